@@ -1,0 +1,193 @@
+"""Run one step: decide from its action key whether to reuse or regenerate.
+
+This is the step-runner the executor (doit) is handed. It is a module-level
+function with plain, picklable arguments so that ``-j N`` can run it in worker
+processes. Each call ends by writing a small record for the step into the
+build's run directory; downstream steps read their inputs' digests from there.
+
+Phases of :func:`run_step`:
+
+1. digest the inputs (upstream records; project files through the stat cache);
+2. compute the action key;
+3. if the action cache has the key and every output object verifies, reuse it
+   ("cached" when film.lock already names that key, else "restored");
+4. otherwise run the generator or renderer into a scratch directory, move the
+   outputs into the object store, then commit the action record.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filmkit.errors import BuildError, GeneratorError
+from filmkit.generators.base import Request
+from filmkit.generators.registry import Registry
+from filmkit.plan.steps import Step
+from filmkit.store.artifacts import ArtifactStore, StoredObject
+from filmkit.store.files import atomic_write_text
+from filmkit.store.lockfile import LockEntry, explain
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Plain, picklable facts every step of one build needs."""
+
+    root: str
+    store: str
+    run_dir: str
+    registry: dict[str, str]
+    lock: dict[str, LockEntry] = field(default_factory=dict)
+    device: str = "cpu"
+
+
+def record_path(run_dir: Path, step_id: str) -> Path:
+    """Where the run record of ``step_id`` is written."""
+    safe = step_id.replace("/", "~").replace(":", "=")
+    return run_dir / f"{safe}.json"
+
+
+def read_record(run_dir: Path, step_id: str) -> dict[str, Any] | None:
+    """The run record of a step that finished in this build, if any."""
+    try:
+        return json.loads(record_path(run_dir, step_id).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def input_digests(step: Step, context: BuildContext, store: ArtifactStore) -> dict[str, str]:
+    """Content digest of every input of ``step``."""
+    digests = {}
+    root = Path(context.root)
+    for item in step.inputs:
+        if item.file is not None:
+            digests[item.name] = store.digest_source(root / item.file)
+            continue
+        assert item.step is not None and item.output is not None
+        upstream = read_record(Path(context.run_dir), item.step)
+        if upstream is None or upstream.get("status") == "failed":
+            raise BuildError(f"{step.id}: input {item.step} has not been built")
+        digests[item.name] = upstream["outputs"][item.output]["digest"]
+    return digests
+
+
+def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
+    """Reuse or produce ``step``'s outputs; return (and record) what happened."""
+    started = time.perf_counter()
+    store = ArtifactStore(Path(context.store))
+    digests = input_digests(step, context, store)
+    key = step.key(digests)
+    entry = context.lock.get(step.id)
+    cached = store.get_action(key)
+    if cached is not None and store.outputs_valid(cached):
+        status = "cached" if entry is not None and entry.key == key else "restored"
+        reason = "up to date" if status == "cached" else "found in the action cache"
+        outputs = cached["outputs"]
+        meta = cached.get("meta", {})
+    else:
+        status = "ran"
+        reason = explain(step, entry, digests)
+        if entry is not None and entry.key == key:
+            reason = "output missing or corrupted"
+        outputs, meta = _produce(step, context, store, digests)
+        store.put_action(
+            key,
+            {
+                "step": step.id,
+                "action": f"{step.action}@{step.version}",
+                "outputs": outputs,
+                "meta": meta,
+                "seconds": round(time.perf_counter() - started, 3),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+    record = {
+        "step": step.id,
+        "status": status,
+        "reason": reason,
+        "key": key,
+        "config": step.config_digest(),
+        "generator": f"{step.action}@{step.version}",
+        "inputs": digests,
+        "outputs": outputs,
+        "meta": meta,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    atomic_write_text(record_path(Path(context.run_dir), step.id), json.dumps(record))
+    return record
+
+
+def _produce(
+    step: Step, context: BuildContext, store: ArtifactStore, digests: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Run the step's generator or renderer and store what it wrote."""
+    work = store.work_dir()
+    try:
+        inputs = _input_paths(step, context, store, digests)
+        outputs = {name: work / f"{name}{suffix}" for name, suffix in step.outputs}
+        if step.action.startswith("render/"):
+            meta = _render(step, inputs, outputs)
+        else:
+            meta = _generate(step, context, inputs, outputs)
+        stored: dict[str, dict[str, Any]] = {}
+        for name, path in outputs.items():
+            if not path.is_file() or path.stat().st_size == 0:
+                raise GeneratorError(f"{step.id}: {step.action} wrote no {name!r} output")
+            obj: StoredObject = store.put(path)
+            stored[name] = {"digest": obj.digest, "size": obj.size}
+        return stored, dict(meta or {})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _input_paths(
+    step: Step, context: BuildContext, store: ArtifactStore, digests: dict[str, str]
+) -> dict[str, Path]:
+    paths = {}
+    for item in step.inputs:
+        if item.file is not None:
+            paths[item.name] = Path(context.root) / item.file
+        else:
+            paths[item.name] = store.object_path(digests[item.name])
+    return paths
+
+
+def _generate(
+    step: Step, context: BuildContext, inputs: dict[str, Path], outputs: dict[str, Path]
+) -> Any:
+    backend = Registry(context.registry).get(step.action)
+    request_fields = step.request_value()
+    size = request_fields.get("size")
+    request = Request(
+        params=backend.Params.model_validate(step.params_value()),
+        seed=step.seed,
+        outputs=outputs,
+        text=request_fields.get("text", ""),
+        size=tuple(size) if size else None,
+        duration=request_fields.get("duration"),
+        inputs=inputs,
+        device=context.device,
+    )
+    return backend().generate(request)
+
+
+def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> Any:
+    # Imported here: moviepy and pydub are heavy, and only render steps need them.
+    if step.kind == "shot":
+        from filmkit.render.cut import render_shot
+
+        return render_shot(step.params_value(), inputs, outputs["video"])
+    if step.kind == "mix":
+        from filmkit.render.mix import mix_audio
+
+        return mix_audio(step.params_value(), inputs, outputs["audio"], outputs["subtitles"])
+    if step.kind == "cut":
+        from filmkit.render.cut import cut_film
+
+        return cut_film(step.params_value(), inputs, outputs["film"])
+    raise BuildError(f"{step.id}: unknown render step kind {step.kind!r}")

@@ -1,0 +1,1 @@
+"""Generator backends: one interface (base), one registry, backends by kind."""

@@ -1,0 +1,86 @@
+"""The one generator interface every backend implements.
+
+A generator turns a :class:`Request` into files. It is described by class
+attributes (``kind``, ``name``, ``version``, ``Params``, ``outputs``) and does
+its work in exactly one method, :meth:`Generator.generate`.
+
+Contract
+--------
+* ``Params`` is a pydantic model with ``extra="forbid"``; the planner validates
+  a spec's ``params`` against it before anything runs.
+* ``version`` is part of every action key: bump it whenever the bytes a backend
+  produces for the same request change, and every cached result of that
+  backend is regenerated on the next build.
+* ``generate`` writes each declared output to ``request.outputs[name]`` (a
+  temporary path chosen by the store) and nothing else; the store hashes and
+  publishes the files atomically afterwards. It may return a small JSON-able
+  dict of metadata (durations, token usage, timings) that is recorded with the
+  result.
+* Heavy imports (torch, onnxruntime, boto3, openai) happen inside
+  ``generate`` so that planning stays fast.
+* ``deterministic = False`` marks backends whose output differs from run to run
+  (paid APIs, sampling on GPU): their results are generated once and pinned by
+  ``film.lock``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoParams(BaseModel):
+    """Params for a backend that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _ignore_progress(fraction: float) -> None:
+    """Default progress sink."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a generator may use to make its outputs.
+
+    Which of ``text``, ``size`` and ``duration`` are set depends on the kind:
+    voice gets ``text`` (the line to speak); image gets ``size`` and an
+    optional ``text`` prompt; music gets ``duration`` and an optional ``text``
+    brief.
+    """
+
+    params: BaseModel
+    seed: int
+    outputs: Mapping[str, Path]
+    text: str = ""
+    size: tuple[int, int] | None = None
+    duration: float | None = None
+    inputs: Mapping[str, Path] = field(default_factory=dict)
+    device: str = "cpu"
+    progress: Callable[[float], None] = _ignore_progress
+
+
+class Generator(ABC):
+    """A backend that makes one kind of artifact (voice, image, music, ...)."""
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    version: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    outputs: ClassVar[Mapping[str, str]]
+    deterministic: ClassVar[bool] = True
+    licence: ClassVar[str] = ""
+
+    @classmethod
+    def id(cls) -> str:
+        """Registry id, ``kind/name``."""
+        return f"{cls.kind}/{cls.name}"
+
+    @abstractmethod
+    def generate(self, request: Request) -> Mapping[str, Any] | None:
+        """Write every declared output to ``request.outputs``; return metadata."""

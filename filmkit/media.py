@@ -1,0 +1,64 @@
+"""Small media helpers shared by backends and the renderer: ffmpeg, WAV I/O.
+
+ffmpeg comes from imageio-ffmpeg's bundled binary; no system ffmpeg is
+assumed. Audio inside filmkit is float32 numpy arrays of shape
+``(samples, channels)`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from filmkit.errors import MediaError
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary shipped by imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: list[str]) -> None:
+    """Run ffmpeg quietly; raise :class:`MediaError` with its stderr on failure."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise MediaError(f"ffmpeg failed: {proc.stderr.strip()[-2000:]}")
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Read a 16-bit PCM WAV file as float32 ``(samples, channels)`` and its rate."""
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        channels = wav.getnchannels()
+        width = wav.getsampwidth()
+        raw = wav.readframes(wav.getnframes())
+    if width != 2:
+        raise MediaError(f"{path}: only 16-bit PCM WAV is supported, got {8 * width}-bit")
+    data = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    return data.reshape(-1, channels), rate
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    """Write float audio ``(samples,)`` or ``(samples, channels)`` as 16-bit PCM."""
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(pcm.shape[1])
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm.tobytes())
+
+
+def wav_duration(path: Path) -> float:
+    """Duration of a WAV file in seconds, from its header."""
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / float(wav.getframerate())

@@ -1,0 +1,159 @@
+"""The doit adapter: the only module that imports doit.
+
+doit orders and runs the steps (``-j N`` via its process pool); it does not
+decide what is up to date. doit alone checks targets for existence only,
+ignores changed actions and saves its state once at the end of a run, so every
+task here is always "run" as far as doit knows, and the step-runner it is
+handed decides from filmkit's own action keys, committing each finished step
+to the store by itself (a killed build loses only the steps in flight).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from doit.cmd_base import TaskLoader2
+from doit.doit_cmd import DoitMain
+from doit.exceptions import TaskFailed
+from doit.reporter import ConsoleReporter
+from doit.task import Task, dict_to_task
+
+from filmkit.errors import FilmkitError
+from filmkit.plan.steps import Plan, Step
+
+StepRunner = Callable[[Step, Any], dict[str, Any]]
+
+
+class StepEvents(Protocol):
+    """What the executor reports while it runs (implemented by the CLI)."""
+
+    def started(self, step: Step) -> None:
+        """A step began."""
+
+    def finished(self, step: Step, record: dict[str, Any]) -> None:
+        """A step finished; ``record`` says ran/cached/restored and why."""
+
+    def failed(self, step: Step, message: str) -> None:
+        """A step failed with ``message``."""
+
+
+def execute_plan(
+    plan: Plan,
+    runner: StepRunner,
+    context: Any,
+    *,
+    jobs: int,
+    events: StepEvents,
+    state_dir: Path,
+    keep_going: bool = False,
+) -> bool:
+    """Run every step of ``plan`` through doit; True when all succeeded."""
+    names = {step.id: f"s{index:05d}" for index, step in enumerate(plan)}
+    loader = _PlanLoader(plan, names, runner, context, jobs, events, state_dir, keep_going)
+    argv = ["run", *names.values()]
+    return DoitMain(loader, config_filenames=()).run(argv) == 0
+
+
+def _action(runner: StepRunner, step: Step, context: Any) -> dict[str, Any] | TaskFailed:
+    """doit python-action: run the step; turn filmkit errors into task failures."""
+    try:
+        return {"record": runner(step, context)}
+    except FilmkitError as exc:
+        return TaskFailed(exc.render().removeprefix("error: "))
+
+
+class _PlanLoader(TaskLoader2):
+    def __init__(
+        self,
+        plan: Plan,
+        names: dict[str, str],
+        runner: StepRunner,
+        context: Any,
+        jobs: int,
+        events: StepEvents,
+        state_dir: Path,
+        keep_going: bool,
+    ) -> None:
+        super().__init__()
+        self.plan = plan
+        self.names = names
+        self.runner = runner
+        self.context = context
+        self.jobs = jobs
+        self.events = events
+        self.state_dir = state_dir
+        self.keep_going = keep_going
+
+    def load_doit_config(self) -> dict[str, Any]:
+        by_name = {name: self.plan[step_id] for step_id, name in self.names.items()}
+        events = self.events
+
+        class Reporter(_EventReporter):
+            steps = by_name
+            sink = events
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "dep_file": str(self.state_dir / "doit-state.json"),
+            "backend": "json",
+            "verbosity": 0,
+            "reporter": Reporter,
+            "num_process": self.jobs if self.jobs > 1 else 0,
+            "par_type": "process",
+            "continue": self.keep_going,
+            "check_file_uptodate": "md5",
+        }
+
+    def load_tasks(self, cmd: Any, pos_args: list[str]) -> list[Task]:
+        tasks = []
+        for step in self.plan:
+            tasks.append(
+                dict_to_task(
+                    {
+                        "name": self.names[step.id],
+                        "actions": [(_action, (self.runner, step, self.context))],
+                        "task_dep": [self.names[dep] for dep in step.deps],
+                        "doc": step.label,
+                        "verbosity": 0,
+                    }
+                )
+            )
+        return tasks
+
+
+class _EventReporter(ConsoleReporter):
+    """Forwards doit's task events to :class:`StepEvents`; prints nothing itself."""
+
+    steps: dict[str, Step] = {}
+    sink: StepEvents
+
+    def initialize(self, tasks: Any, selected_tasks: Any) -> None:
+        """Nothing to announce."""
+
+    def get_status(self, task: Task) -> None:
+        """Not shown."""
+
+    def execute_task(self, task: Task) -> None:
+        self.sink.started(self.steps[task.name])
+
+    def add_success(self, task: Task) -> None:
+        record = (task.values or {}).get("record") or {}
+        self.sink.finished(self.steps[task.name], record)
+
+    def add_failure(self, task: Task, fail: Any) -> None:
+        message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
+        self.sink.failed(self.steps[task.name], message.strip())
+
+    def skip_uptodate(self, task: Task) -> None:
+        """doit never skips: filmkit's keys decide."""
+
+    def skip_ignore(self, task: Task) -> None:
+        """Ignored tasks are not used."""
+
+    def teardown_task(self, task: Task) -> None:
+        """No teardown actions."""
+
+    def complete_run(self) -> None:
+        """The CLI prints the summary."""

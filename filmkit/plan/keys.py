@@ -1,0 +1,57 @@
+"""Content keys. Pure: canonical JSON in, sha256 hex out.
+
+An action key names one execution of one step: the generator id and version,
+its params, its seed, its request (text/size/duration) and the *content
+digests* of its inputs. Because inputs enter by digest, an upstream step that
+regenerates byte-identical output leaves every downstream key unchanged
+(early cutoff).
+
+Tests pin literal keys: changing anything here changes every key, which
+invalidates every cache. Bump ``KEY_SCHEMA`` when that is intended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+KEY_SCHEMA = 1
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def action_key(
+    action: str,
+    version: str,
+    params: Any,
+    seed: int,
+    request: Any,
+    input_digests: Mapping[str, str],
+) -> str:
+    """The action key of one step execution."""
+    payload = {
+        "schema": KEY_SCHEMA,
+        "action": action,
+        "version": version,
+        "params": params,
+        "seed": seed,
+        "request": request,
+        "inputs": dict(input_digests),
+    }
+    return sha256_text(canonical_json(payload))
+
+
+def derive_seed(film_seed: int, step_id: str) -> int:
+    """A per-step seed from the film's seed, stable across machines."""
+    digest = hashlib.sha256(f"{film_seed}/{step_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

@@ -1,0 +1,316 @@
+"""The facade the CLI and tests use: load -> plan -> build / forecast / clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filmkit.errors import BuildError, ProjectLockedError, SpecError
+from filmkit.execution import BuildContext, read_record, run_step
+from filmkit.generators.registry import Registry
+from filmkit.plan.doit_tasks import StepEvents, execute_plan
+from filmkit.plan.graph import compile_plan
+from filmkit.plan.steps import Plan, Step
+from filmkit.spec.loading import LoadedSpec, load_spec
+from filmkit.store.artifacts import STORE_DIR, ArtifactStore
+from filmkit.store.files import atomic_copy, atomic_write_text, hash_file
+from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
+
+REPORT_FILE = "build/report.json"
+
+
+class _FailureLog:
+    """Passes events on and remembers why steps failed."""
+
+    def __init__(self, inner: StepEvents) -> None:
+        self.inner = inner
+        self.messages: dict[str, str] = {}
+
+    def started(self, step: Step) -> None:
+        self.inner.started(step)
+
+    def finished(self, step: Step, record: dict[str, Any]) -> None:
+        self.inner.finished(step, record)
+
+    def failed(self, step: Step, message: str) -> None:
+        self.messages[step.id] = message
+        self.inner.failed(step, message)
+
+
+class QuietEvents:
+    """StepEvents that report nothing."""
+
+    def started(self, step: Step) -> None:
+        """Ignored."""
+
+    def finished(self, step: Step, record: dict[str, Any]) -> None:
+        """Ignored."""
+
+    def failed(self, step: Step, message: str) -> None:
+        """Ignored."""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What a build would do with one step, and why."""
+
+    step: Step
+    status: str
+    reason: str
+
+
+@dataclass
+class BuildReport:
+    """What a build did: one record per step, plus the published files."""
+
+    steps: list[dict[str, Any]]
+    seconds: float
+    products: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        """How many steps ended with ``status``."""
+        return sum(1 for s in self.steps if s["status"] == status)
+
+    def by_id(self) -> dict[str, dict[str, Any]]:
+        """Step records keyed by step id."""
+        return {s["step"]: s for s in self.steps}
+
+
+class Project:
+    """One film project on disk."""
+
+    def __init__(self, root: Path, registry: Registry | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.registry = registry or Registry.from_entry_points()
+        self.store = ArtifactStore(self.root / STORE_DIR)
+        self.lock_path = self.root / LOCK_FILE
+
+    # loading and planning --------------------------------------------------
+
+    def load(self) -> LoadedSpec:
+        """The validated spec."""
+        return load_spec(self.root)
+
+    def plan(self, spec: LoadedSpec | None = None) -> Plan:
+        """The full build plan; spec errors carry file:line:col."""
+        spec = spec or self.load()
+        try:
+            return compile_plan(spec.film, self.registry)
+        except SpecError as exc:
+            errors = getattr(exc, "errors", None)
+            if errors:
+                from filmkit.errors import SpecErrors
+
+                raise SpecErrors([spec.source_map.located(e) for e in errors]) from None
+            raise spec.source_map.located(exc) from None
+
+    def forecast(self, plan: Plan) -> list[Forecast]:
+        """What ``build`` would do with each step, without running anything."""
+        lock = read_lock(self.lock_path)
+        known: dict[str, dict[str, str] | None] = {}
+        out = []
+        for step in plan:
+            entry = lock.get(step.id)
+            pending = [d for d in step.deps if known.get(d) is None]
+            if pending:
+                known[step.id] = None
+                reason = f"runs if {pending[0]} changes its output"
+                out.append(Forecast(step, "maybe", reason))
+                continue
+            digests = {}
+            for item in step.inputs:
+                if item.file is not None:
+                    digests[item.name] = self.store.digest_source(self.root / item.file)
+                else:
+                    digests[item.name] = (known[item.step] or {})[item.output]  # type: ignore[index]
+            key = step.key(digests)
+            record = self.store.get_action(key) if self.store.actions.is_dir() else None
+            if record is not None and self.store.outputs_valid(record):
+                status = "cached" if entry is not None and entry.key == key else "restore"
+                known[step.id] = {n: o["digest"] for n, o in record["outputs"].items()}
+                reason = "up to date" if status == "cached" else "found in the action cache"
+            else:
+                known[step.id] = None
+                status, reason = "run", explain(step, entry, digests)
+            out.append(Forecast(step, status, reason))
+        return out
+
+    # building --------------------------------------------------------------
+
+    def build(
+        self,
+        patterns: Iterable[str] = (),
+        *,
+        jobs: int = 1,
+        events: StepEvents | None = None,
+        wait: bool = True,
+        on_wait: Callable[[str], None] = lambda message: None,
+        keep_going: bool = False,
+    ) -> BuildReport:
+        """Bring the film (or the selected steps) up to date."""
+        started = time.perf_counter()
+        spec = self.load()
+        full = self.plan(spec)
+        plan = full.select(patterns) if patterns else full
+        with self.locked(wait=wait, on_wait=on_wait):
+            self.store.ensure()
+            self.store.clear_tmp()
+            run_dir = self.store.root / "run"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
+            lock = read_lock(self.lock_path)
+            context = BuildContext(
+                root=str(self.root),
+                store=str(self.store.root),
+                run_dir=str(run_dir),
+                registry=self.registry.targets(),
+                lock=lock,
+            )
+            log = _FailureLog(events or QuietEvents())
+            execute_plan(
+                plan,
+                run_step,
+                context,
+                jobs=jobs,
+                events=log,
+                state_dir=self.store.root,
+                keep_going=keep_going,
+            )
+            records = self._collect(plan, run_dir, log.messages)
+            self._update_lock(full, lock, records)
+            products = self._publish(plan, records)
+        report = BuildReport(list(records.values()), time.perf_counter() - started, products)
+        self._write_report(report)
+        failed = [s for s in report.steps if s["status"] == "failed"]
+        if failed:
+            details = "\n".join(f"  {s['step']}: {_last_line(s['reason'])}" for s in failed[:5])
+            raise BuildError(
+                f"{len(failed)} step(s) failed:\n{details}\n"
+                "finished steps are kept; fix the problem and run `filmkit build` again "
+                "(--debug shows tracebacks, build/report.json has every step)"
+            )
+        return report
+
+    @contextmanager
+    def locked(self, *, wait: bool, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """Hold the project lock so two builds never race on one project."""
+        from filelock import FileLock, Timeout
+
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        holder = self.store.root / "build.pid"
+        lock = FileLock(str(self.store.root / "build.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            other = holder.read_text().strip() if holder.is_file() else "another process"
+            message = f"another build of this project is running (pid {other})"
+            if not wait:
+                raise ProjectLockedError(
+                    f"{message}; wait for it, or drop --no-wait to queue behind it"
+                ) from None
+            on_wait(message + "; waiting for it to finish…")
+            lock.acquire()
+        try:
+            holder.write_text(str(os.getpid()))
+            yield
+        finally:
+            holder.unlink(missing_ok=True)
+            lock.release()
+
+    def _collect(
+        self, plan: Plan, run_dir: Path, failures: dict[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        records: dict[str, dict[str, Any]] = {}
+        for step in plan:
+            record = read_record(run_dir, step.id)
+            if record is None:
+                if step.id in failures:
+                    status, reason = "failed", failures[step.id]
+                else:
+                    status, reason = "skipped", "not run: the build stopped after a failure"
+                record = {"step": step.id, "status": status, "reason": reason, "seconds": 0}
+            record["kind"] = step.kind
+            record["label"] = step.label
+            records[step.id] = record
+        return records
+
+    def _update_lock(
+        self, full: Plan, old: dict[str, LockEntry], records: dict[str, dict[str, Any]]
+    ) -> None:
+        entries = {k: v for k, v in old.items() if k in full}
+        for step_id, record in records.items():
+            if record["status"] in ("ran", "cached", "restored"):
+                entries[step_id] = LockEntry(
+                    key=record["key"],
+                    config=record["config"],
+                    generator=record["generator"],
+                    inputs=record["inputs"],
+                    outputs={n: o["digest"] for n, o in record["outputs"].items()},
+                )
+        write_lock(self.lock_path, entries, [s.id for s in full])
+
+    def _publish(self, plan: Plan, records: dict[str, dict[str, Any]]) -> list[str]:
+        """Copy final outputs (film, subtitles) out of the store into build/."""
+        published = []
+        for relative, step_id, output in plan.products:
+            record = records.get(step_id)
+            if record is None or record["status"] not in ("ran", "cached", "restored"):
+                continue
+            digest = record["outputs"][output]["digest"]
+            target = self.root / relative
+            if target.is_file() and hash_file(target) == digest:
+                published.append(relative)
+                continue
+            was = "modified" if target.exists() else "missing"
+            atomic_copy(self.store.object_path(digest), target)
+            if record["status"] == "cached":
+                record["status"] = "restored"
+                record["reason"] = f"{relative} was {was}"
+            published.append(relative)
+        return published
+
+    def _write_report(self, report: BuildReport) -> None:
+        data = {
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(report.seconds, 3),
+            "counts": {s: report.count(s) for s in ("ran", "cached", "restored", "failed", "skipped")},
+            "products": report.products,
+            "steps": [
+                {
+                    "id": s["step"],
+                    "kind": s.get("kind"),
+                    "label": s.get("label"),
+                    "status": s["status"],
+                    "reason": s.get("reason", ""),
+                    "seconds": s.get("seconds", 0),
+                    "key": s.get("key"),
+                }
+                for s in report.steps
+            ],
+        }
+        atomic_write_text(self.root / REPORT_FILE, json.dumps(data, indent=2) + "\n")
+
+    # housekeeping ----------------------------------------------------------
+
+    def clean(self, *, cache: bool = False) -> list[Path]:
+        """Remove build outputs; with ``cache``, the artifact store too."""
+        removed = []
+        build = self.root / "build"
+        if build.exists():
+            shutil.rmtree(build)
+            removed.append(build)
+        if cache and self.store.root.exists():
+            with self.locked(wait=False, on_wait=lambda message: None):
+                for child in self.store.root.iterdir():
+                    if child.name not in ("build.lock", "build.pid"):
+                        shutil.rmtree(child) if child.is_dir() else child.unlink()
+            removed.append(self.store.root)
+        return removed

@@ -1,0 +1,86 @@
+"""The one place that writes video: shot segments and the final cut.
+
+Every segment is encoded with the same codec settings (H.264, yuv420p, the
+film's fps), so segments can later be joined without re-encoding. The final
+cut lays the segments on the film clock (crossfades overlap), adds the mix,
+and writes H.264 + AAC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from filmkit.render.compose import compose_shot
+from filmkit.render.timeline import overlap_seconds
+
+VIDEO_CODEC = "libx264"
+PRESET = "veryfast"
+CRF = "20"
+AUDIO_BITRATE = "192k"
+
+
+def _codec_args() -> list[str]:
+    return ["-crf", CRF, "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+
+
+def render_shot(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
+    """Compose one shot and encode it as a silent segment."""
+    clip = compose_shot(params, inputs)
+    try:
+        clip.write_videofile(
+            str(out),
+            fps=params["fps"],
+            codec=VIDEO_CODEC,
+            audio=False,
+            preset=PRESET,
+            ffmpeg_params=_codec_args(),
+            logger=None,
+            threads=2,
+        )
+    finally:
+        clip.close()
+    return {"duration": clip.duration, "frames": round(clip.duration * params["fps"])}
+
+
+def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
+    """Join the shot segments on the film clock and add the mix."""
+    from moviepy import AudioFileClip, CompositeVideoClip, VideoFileClip, vfx
+
+    fps = params["fps"]
+    size = tuple(params["size"])
+    clips = []
+    clock = 0.0
+    for index, shot in enumerate(params["shots"]):
+        clip = VideoFileClip(str(inputs[f"shot{index}"]), audio=False)
+        length = clip.reader.n_frames / fps
+        clip = clip.with_duration(length)
+        previous = clips[-1].duration if clips else None
+        overlap = overlap_seconds(shot, previous, length, fps)
+        start = clock - overlap
+        if overlap:
+            clip = clip.with_effects([vfx.CrossFadeIn(overlap)])
+        clips.append(clip.with_start(start))
+        clock = start + length
+    audio = AudioFileClip(str(inputs["audio"]))
+    film = CompositeVideoClip(clips, size=size, bg_color=(0, 0, 0)).with_duration(clock)
+    film = film.with_audio(audio.with_duration(min(audio.duration, clock)))
+    try:
+        film.write_videofile(
+            str(out),
+            fps=fps,
+            codec=VIDEO_CODEC,
+            audio_codec="aac",
+            audio_bitrate=AUDIO_BITRATE,
+            preset=PRESET,
+            ffmpeg_params=[*_codec_args(), "-metadata", f"title={params['title']}"],
+            temp_audiofile_path=str(out.parent),
+            logger=None,
+            threads=2,
+        )
+    finally:
+        film.close()
+        audio.close()
+        for clip in clips:
+            clip.close()
+    return {"duration": clock, "shots": len(clips)}

@@ -1,0 +1,120 @@
+"""Cross-reference checks pydantic cannot do alone: names, shots, files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from filmkit.errors import SpecError
+from filmkit.spec.hints import suggest
+from filmkit.spec.models import (
+    FaceLayer,
+    Film,
+    GeneratedLayer,
+    GeneratorRef,
+    ImageLayer,
+    TextLayer,
+    VideoLayer,
+)
+from filmkit.spec.sourcemap import SpecPath
+
+
+def check_references(film: Film, root: Path) -> list[SpecError]:
+    """Every broken reference in ``film`` (unknown character, shot, file...)."""
+    return list(_problems(film, root))
+
+
+def shot_names(film: Film) -> list[str]:
+    """``scene/shot`` names in film order."""
+    return [f"{scene.id}/{shot.id}" for scene, shot in film.shots()]
+
+
+def _problems(film: Film, root: Path) -> Iterator[SpecError]:
+    for name, character in film.characters.items():
+        base: SpecPath = ("characters", name)
+        yield from _check_ref(film, character.voice, (*base, "voice"))
+        if character.face is not None:
+            yield from _check_ref(film, character.face, (*base, "face"))
+    yield from _check_unique([s.id for s in film.scenes], ("scenes",), "scene")
+    for s, scene in enumerate(film.scenes):
+        yield from _check_unique([shot.id for shot in scene.shots], ("scenes", s, "shots"), "shot")
+        for t, shot in enumerate(scene.shots):
+            shot_path: SpecPath = ("scenes", s, "shots", t)
+            for k, line in enumerate(shot.lines):
+                if line.who not in film.characters:
+                    yield SpecError(
+                        f"line {k + 1} of shot {shot.id!r} is spoken by unknown character "
+                        f"{line.who!r}",
+                        hint=suggest(line.who, film.characters) + " (characters are defined "
+                        "under `characters:` in film.yaml)",
+                        path=(*shot_path, "lines", k, "who"),
+                    )
+            for k, layer in enumerate(shot.layers):
+                yield from _check_layer(film, root, layer, (*shot_path, "layers", k))
+    names = shot_names(film)
+    yield from _check_unique([cue.id for cue in film.music], ("music",), "music cue")
+    for m, cue in enumerate(film.music):
+        yield from _check_ref(film, cue.generate, ("music", m, "generate"))
+        for key in ("start", "end"):
+            value = getattr(cue, key)
+            if value is not None and value not in names:
+                yield SpecError(
+                    f"music cue {cue.id!r}: {key} {value!r} is not a shot",
+                    hint=suggest(value, names) + " (write scene-id/shot-id)",
+                    path=("music", m, key),
+                )
+        if cue.end in names and cue.start in names and names.index(cue.end) < names.index(cue.start):
+            yield SpecError(
+                f"music cue {cue.id!r} ends before it starts",
+                hint="swap start and end",
+                path=("music", m, "end"),
+            )
+
+
+def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Iterator[SpecError]:
+    if isinstance(layer, FaceLayer):
+        character = film.characters.get(layer.character)
+        if character is None:
+            yield SpecError(
+                f"unknown character {layer.character!r}",
+                hint=suggest(layer.character, film.characters),
+                path=(*path, "character"),
+            )
+        elif character.face is None:
+            yield SpecError(
+                f"character {layer.character!r} has no face",
+                hint=f"add `face:` to characters.{layer.character} in film.yaml",
+                path=(*path, "character"),
+            )
+    elif isinstance(layer, GeneratedLayer):
+        yield from _check_ref(film, layer.generate, (*path, "generate"))
+    elif isinstance(layer, ImageLayer | VideoLayer | TextLayer):
+        key = {ImageLayer: "image", VideoLayer: "video", TextLayer: "font"}[type(layer)]
+        name = getattr(layer, key)
+        if name is not None and not (root / name).is_file():
+            yield SpecError(
+                f"file not found: {name}",
+                hint="paths are relative to the folder holding film.yaml",
+                path=(*path, key),
+            )
+
+
+def _check_ref(film: Film, ref: GeneratorRef, path: SpecPath) -> Iterator[SpecError]:
+    if isinstance(ref, str) and ref not in film.generators:
+        yield SpecError(
+            f"no generator config named {ref!r}",
+            hint=suggest(ref, film.generators) + " (named configs live under `generators:`)",
+            path=path,
+        )
+
+
+def _check_unique(ids: list[str], path: SpecPath, what: str) -> Iterator[SpecError]:
+    seen: set[str] = set()
+    for index, ident in enumerate(ids):
+        if ident in seen:
+            yield SpecError(
+                f"duplicate {what} id {ident!r}",
+                hint=f"every {what} needs its own id",
+                path=(*path, index, "id"),
+            )
+        seen.add(ident)

@@ -1,0 +1,144 @@
+"""YAML -> validated :class:`Film`, with file:line:col on every error.
+
+Phases: parse each YAML file with ruamel (keeping positions), inline the scene
+files that ``film.yaml`` names, record a :class:`SourceMap`, validate with
+pydantic, then check cross-references (characters, generators, shots, files).
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from filmkit.errors import Location, SpecError, SpecErrors
+from filmkit.spec import checks
+from filmkit.spec.models import Film
+from filmkit.spec.sourcemap import SourceMap, SpecPath, display_name
+from filmkit.spec.translate import translate_validation_error
+
+SPEC_FILE = "film.yaml"
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated film, where it lives, and where each value came from."""
+
+    film: Film
+    root: Path
+    source_map: SourceMap
+    files: tuple[str, ...]
+
+
+def load_spec(root: Path, filename: str = SPEC_FILE) -> LoadedSpec:
+    """Load and validate ``root/film.yaml`` and the scene files it names."""
+    root = Path(root)
+    path = root / filename
+    if not path.is_file():
+        raise SpecError(
+            f"no {filename} in {root.resolve()}",
+            hint="run filmkit inside a film project, pass -C DIR, or create one with `filmkit init`",
+        )
+    source_map = SourceMap()
+    data = _read_yaml(path, root, source_map, ())
+    if not isinstance(data, dict):
+        raise source_map.error((), f"{filename} must be a mapping of keys like `title:` and `scenes:`")
+    files = [display_name(path, root)]
+    data = dict(data)
+    if isinstance(data.get("scenes"), list):
+        data["scenes"] = _inline_scenes(data["scenes"], root, source_map, files)
+    try:
+        film = Film.model_validate(data)
+    except ValidationError as exc:
+        errors = translate_validation_error(exc, data, source_map)
+        raise (errors[0] if len(errors) == 1 else SpecErrors(errors)) from None
+    problems = [source_map.located(error) for error in checks.check_references(film, root)]
+    if problems:
+        raise problems[0] if len(problems) == 1 else SpecErrors(problems)
+    return LoadedSpec(film=film, root=root, source_map=source_map, files=tuple(files))
+
+
+def _inline_scenes(
+    entries: list[Any], root: Path, source_map: SourceMap, files: list[str]
+) -> list[Any]:
+    """Replace scene file names (globs allowed) by the scenes they hold."""
+    scenes: list[Any] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            _shift(source_map, ("scenes", index), ("scenes", len(scenes)))
+            scenes.append(entry)
+            continue
+        matches = sorted(glob.glob(str(root / entry)))
+        if not matches:
+            raise source_map.error(
+                ("scenes", index),
+                f"no scene file matches {entry!r}",
+                "scene entries are paths relative to film.yaml, e.g. scenes/01-arrival.yaml",
+            )
+        for match in matches:
+            position = len(scenes)
+            files.append(display_name(Path(match), root))
+            scenes.append(_read_yaml(Path(match), root, source_map, ("scenes", position)))
+    return scenes
+
+
+def _shift(source_map: SourceMap, old: SpecPath, new: SpecPath) -> None:
+    """Move recorded positions under ``old`` to ``new`` (scene list renumbering)."""
+    if old == new:
+        return
+    for table in (source_map.values, source_map.keys):
+        for path in [p for p in table if p[: len(old)] == old]:
+            table[new + path[len(old) :]] = table.pop(path)
+
+
+def _read_yaml(path: Path, root: Path, source_map: SourceMap, prefix: SpecPath) -> Any:
+    """Parse one YAML file; record its positions under ``prefix``."""
+    name = display_name(path, root)
+    text = path.read_text(encoding="utf-8")
+    source_map.add_file(name, text)
+    yaml = YAML(typ="rt")
+    try:
+        node = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = Location(name, mark.line + 1, mark.column + 1) if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            f"invalid YAML: {problem}",
+            location=location,
+            snippet=source_map.snippet(location),
+            hint="check indentation, colons after keys, and quotes around text with ':' or '#'",
+        ) from None
+    source_map.values[prefix] = Location(name, 1, 1)
+    return _plain(node, name, source_map, prefix)
+
+
+def _plain(node: Any, name: str, source_map: SourceMap, path: SpecPath) -> Any:
+    """ruamel's round-trip tree -> plain dicts/lists, recording positions."""
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            child = (*path, str(key))
+            key_line, key_col = node.lc.key(key)
+            value_line, value_col = node.lc.value(key)
+            source_map.keys[child] = Location(name, key_line + 1, key_col + 1)
+            source_map.values[child] = Location(name, value_line + 1, value_col + 1)
+            out[str(key)] = _plain(value, name, source_map, child)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            line, col = node.lc.item(index)
+            source_map.values[(*path, index)] = Location(name, line + 1, col + 1)
+            items.append(_plain(value, name, source_map, (*path, index)))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node
+

@@ -1,0 +1,256 @@
+"""What a film is: pydantic models of film.yaml and scenes/*.yaml.
+
+Every model forbids unknown keys so a typo is an error, never a silent
+default. Field descriptions become the JSON Schema that ``filmkit schema``
+prints for editors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+Seconds = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", description='"#rrggbb"')]
+Ident = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="lower-case letters, digits, '-' and '_'",
+    ),
+]
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are errors; values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GeneratorConfig(Strict):
+    """A backend and its params, e.g. ``{backend: voice/piper, params: {pitch: 3}}``."""
+
+    backend: str = Field(description="registry id, kind/name, e.g. voice/piper")
+    params: dict[str, Any] = Field(default_factory=dict, description="backend params")
+    seed: int | None = Field(default=None, description="fixed seed; default: derived")
+
+
+GeneratorRef = Annotated[
+    str | GeneratorConfig,
+    Field(description="name of an entry in `generators:` or an inline config"),
+]
+
+
+class Character(Strict):
+    """Someone who speaks: a display name, a voice, optionally a face."""
+
+    name: str = Field(description="name shown in subtitles")
+    voice: GeneratorRef
+    face: GeneratorRef | None = None
+    description: str = Field(default="", description="prompt for image backends")
+
+
+class Line(Strict):
+    """One line of dialogue. Shorthand: ``- ada: "Hello."``."""
+
+    who: str = Field(description="a key of `characters:`")
+    text: str = Field(min_length=1)
+    pause: Seconds = Field(default=0.35, description="silence after the line")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) == 1:
+            ((key, value),) = data.items()
+            if key not in cls.model_fields and isinstance(value, str):
+                return {"who": key, "text": value}
+        return data
+
+
+class Move(Strict):
+    """A Ken Burns move: zoom and centre go from the first value to the second."""
+
+    zoom: tuple[float, float] = (1.0, 1.1)
+    x: tuple[Fraction, Fraction] = (0.5, 0.5)
+    y: tuple[Fraction, Fraction] = (0.5, 0.5)
+
+    @field_validator("zoom")
+    @classmethod
+    def _zoom_at_least_one(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if min(value) < 1.0:
+            raise ValueError("zoom must be at least 1.0 (1.0 shows the whole image)")
+        return value
+
+
+class LayerBase(Strict):
+    """Placement and timing shared by every layer."""
+
+    fit: Literal["cover", "contain", "height"] = Field(
+        default="cover",
+        description="cover: fill the frame; contain: fit inside; height: scale x frame height",
+    )
+    scale: float = Field(default=1.0, gt=0)
+    position: tuple[float, float] = Field(default=(0.5, 0.5), description="frame fractions")
+    anchor: tuple[float, float] = Field(
+        default=(0.5, 0.5), description="which point of the layer sits at `position`"
+    )
+    opacity: Fraction = 1.0
+    start: Seconds = Field(default=0.0, description="seconds into the shot")
+    end: Seconds | None = Field(default=None, description="default: end of the shot")
+    fade_in: Seconds = 0.0
+    fade_out: Seconds = 0.0
+    move: Move | None = None
+
+
+class ColorLayer(LayerBase):
+    """A solid colour."""
+
+    color: Colour
+
+
+class ImageLayer(LayerBase):
+    """An image file from the project."""
+
+    image: str = Field(description="path relative to the project")
+
+
+class VideoLayer(LayerBase):
+    """A video file from the project, optionally trimmed and looped."""
+
+    video: str = Field(description="path relative to the project")
+    trim: tuple[Seconds, Seconds] | None = None
+    loop: bool = False
+
+
+class GeneratedLayer(LayerBase):
+    """An image made by a generator (a set, a prop)."""
+
+    generate: GeneratorRef
+    prompt: str = ""
+
+
+class FaceLayer(LayerBase):
+    """A character's face; it talks while the character speaks in this shot."""
+
+    character: str
+    fit: Literal["cover", "contain", "height"] = "height"
+    scale: float = Field(default=0.85, gt=0)
+    position: tuple[float, float] = (0.5, 1.0)
+    anchor: tuple[float, float] = (0.5, 1.0)
+
+
+class TextLayer(LayerBase):
+    """Title text."""
+
+    text: str = Field(min_length=1)
+    font: str | None = Field(default=None, description="a .ttf/.otf path; default: Noto Serif")
+    size: int = Field(default=64, gt=0, description="pixels at 720p; scales with the film")
+    color: Colour = "#f4efe6"
+    fit: Literal["cover", "contain", "height"] = "contain"
+
+
+_LAYER_KEYS = ("color", "image", "video", "generate", "character", "text")
+
+
+def layer_kind(data: Any) -> str | None:
+    """Which kind of layer a mapping or model is: its defining key."""
+    if isinstance(data, dict):
+        return next((key for key in _LAYER_KEYS if key in data), None)
+    return next((key for key in _LAYER_KEYS if hasattr(data, key)), None)
+
+
+Layer = Annotated[
+    Annotated[ColorLayer, Tag("color")]
+    | Annotated[ImageLayer, Tag("image")]
+    | Annotated[VideoLayer, Tag("video")]
+    | Annotated[GeneratedLayer, Tag("generate")]
+    | Annotated[FaceLayer, Tag("character")]
+    | Annotated[TextLayer, Tag("text")],
+    Discriminator(
+        layer_kind,
+        custom_error_type="layer_kind",
+        custom_error_message="a layer needs one of: " + ", ".join(_LAYER_KEYS),
+    ),
+]
+
+
+class Transition(Strict):
+    """How a shot begins: a hard cut or a crossfade from the previous shot."""
+
+    type: Literal["cut", "crossfade"] = "cut"
+    duration: Seconds = 0.6
+
+
+class Shot(Strict):
+    """A shot: layers of picture and the lines spoken over it."""
+
+    id: Ident
+    duration: Seconds | None = Field(default=None, description="default: follows the dialogue")
+    transition: Transition = Transition()
+    lead_in: Seconds = Field(default=0.5, description="silence before the first line")
+    tail: Seconds = Field(default=0.7, description="silence after the last line")
+    layers: list[Layer] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+
+    @field_validator("transition", mode="before")
+    @classmethod
+    def _transition_shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+class Scene(Strict):
+    """A scene: a run of shots."""
+
+    id: Ident
+    title: str = ""
+    shots: list[Shot] = Field(min_length=1)
+
+
+class MusicCue(Strict):
+    """A piece of score laid under a span of shots."""
+
+    id: Ident
+    generate: GeneratorRef
+    start: str = Field(description="first shot, scene/shot")
+    end: str | None = Field(default=None, description="last shot, scene/shot; default: start")
+    length: Seconds = Field(default=60.0, description="seconds of music to generate")
+    gain_db: float = -12.0
+    duck_db: float = Field(default=-8.0, le=0, description="gain while someone speaks")
+    fade_in: Seconds = 1.0
+    fade_out: Seconds = 2.0
+    prompt: str = ""
+
+
+class Film(Strict):
+    """The whole film: settings, cast, generators, music and scenes."""
+
+    title: str
+    size: tuple[Annotated[int, Field(ge=16)], Annotated[int, Field(ge=16)]] = (1280, 720)
+    fps: Annotated[int, Field(ge=1, le=120)] = 24
+    seed: int = 0
+    output: str = "build/film.mp4"
+    generators: dict[Ident, GeneratorConfig] = Field(default_factory=dict)
+    characters: dict[Ident, Character] = Field(default_factory=dict)
+    music: list[MusicCue] = Field(default_factory=list)
+    scenes: list[Scene] = Field(min_length=1)
+
+    @field_validator("size")
+    @classmethod
+    def _even_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] % 2 or value[1] % 2:
+            raise ValueError("width and height must be even numbers (H.264 needs it)")
+        return value
+
+    def shots(self) -> list[tuple[Scene, Shot]]:
+        """Every shot in film order with its scene."""
+        return [(scene, shot) for scene in self.scenes for shot in scene.shots]

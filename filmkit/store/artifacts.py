@@ -1,0 +1,154 @@
+"""Content-addressed artifacts and the action cache under ``.filmkit/``.
+
+Layout::
+
+    .filmkit/
+      objects/ab/cdef…     one file per distinct content, named by sha256,
+                           read-only, mtime pinned to OBJECT_MTIME
+      actions/ab/cdef….json  action key -> output digests, metadata, seconds
+      tmp/                 work files of running steps (wiped at build start)
+      stat/                cached digests of source files by (size, mtime, inode)
+
+Invariants:
+* an object appears only by ``os.replace`` of a fully written, fsynced,
+  hashed file, so no reader ever sees half an object;
+* an action record is written (atomically) only after all its objects exist,
+  so each finished step is committed on its own and survives ``kill -9``;
+* objects are verified before use: size always, and the full hash whenever the
+  mtime is not the pinned value (i.e. someone touched the file). A corrupt
+  object is deleted and its step runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filmkit.store.files import atomic_write_text, fsync_dir, hash_file
+
+OBJECT_MTIME = 1_000_000_000
+STORE_DIR = ".filmkit"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A digest and size: how an output is referenced."""
+
+    digest: str
+    size: int
+
+
+class ArtifactStore:
+    """Objects, action records and scratch space of one project."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.actions = self.root / "actions"
+        self.tmp = self.root / "tmp"
+        self.stat = self.root / "stat"
+
+    def ensure(self) -> None:
+        """Create the directory layout."""
+        for path in (self.objects, self.actions, self.tmp, self.stat):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def clear_tmp(self) -> None:
+        """Remove leftovers of killed steps (call only under the project lock)."""
+        if self.tmp.is_dir():
+            for child in self.tmp.iterdir():
+                if child.is_dir():
+                    for sub in sorted(child.rglob("*"), reverse=True):
+                        sub.rmdir() if sub.is_dir() else sub.unlink()
+                    child.rmdir()
+                else:
+                    child.unlink()
+
+    def work_dir(self) -> Path:
+        """A fresh scratch directory for one step execution."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="step-", dir=self.tmp))
+
+    # objects ---------------------------------------------------------------
+
+    def object_path(self, digest: str) -> Path:
+        """Where the object with ``digest`` lives."""
+        return self.objects / digest[:2] / digest[2:]
+
+    def put(self, source: Path) -> StoredObject:
+        """Move a finished work file into the store; returns its reference."""
+        os.chmod(source, 0o644)
+        with open(source, "rb+") as handle:
+            os.fsync(handle.fileno())
+        digest = hash_file(source)
+        size = source.stat().st_size
+        target = self.object_path(digest)
+        if self.is_valid(StoredObject(digest, size)):
+            source.unlink()
+            return StoredObject(digest, size)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.utime(source, (OBJECT_MTIME, OBJECT_MTIME))
+        os.chmod(source, 0o444)
+        os.replace(source, target)
+        fsync_dir(target.parent)
+        return StoredObject(digest, size)
+
+    def is_valid(self, obj: StoredObject) -> bool:
+        """Is the object present and intact? Deletes it if it is corrupt."""
+        path = self.object_path(obj.digest)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return False
+        if info.st_size == obj.size and int(info.st_mtime) == OBJECT_MTIME:
+            return True
+        if info.st_size == obj.size and hash_file(path) == obj.digest:
+            os.utime(path, (OBJECT_MTIME, OBJECT_MTIME))
+            return True
+        path.unlink(missing_ok=True)
+        return False
+
+    # action cache ----------------------------------------------------------
+
+    def _action_path(self, key: str) -> Path:
+        return self.actions / key[:2] / f"{key[2:]}.json"
+
+    def get_action(self, key: str) -> dict[str, Any] | None:
+        """The record of a finished action, or None."""
+        try:
+            return json.loads(self._action_path(key).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put_action(self, key: str, record: dict[str, Any]) -> None:
+        """Commit an action record (its objects must already be stored)."""
+        atomic_write_text(self._action_path(key), json.dumps(record, sort_keys=True, indent=1))
+
+    def outputs_valid(self, record: dict[str, Any]) -> bool:
+        """Are all outputs of an action record present and intact?"""
+        return all(
+            self.is_valid(StoredObject(out["digest"], out["size"]))
+            for out in record["outputs"].values()
+        )
+
+    # source files ----------------------------------------------------------
+
+    def digest_source(self, path: Path) -> str:
+        """Digest of a project file, cached by (size, mtime, inode)."""
+        info = path.stat()
+        stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+        cache = self.stat / f"{uuid.uuid5(uuid.NAMESPACE_URL, str(path.resolve())).hex}.json"
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if cached["stamp"] == stamp:
+                return str(cached["digest"])
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        digest = hash_file(path)
+        atomic_write_text(cache, json.dumps({"stamp": stamp, "digest": digest}))
+        return digest

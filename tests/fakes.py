@@ -1,0 +1,100 @@
+"""Small, fast generators that implement the real interface, for tests."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from filmkit.generators.base import Generator, Request
+from filmkit.generators.registry import Registry
+from filmkit.media import write_wav
+
+CALLS: list[str] = []
+
+
+class ToneParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pitch: float = Field(default=220.0, description="tone frequency")
+    speed: float = 1.0
+
+
+class ToneVoice(Generator):
+    """Speaks a line as a tone whose length follows the text."""
+
+    kind = "voice"
+    name = "tone"
+    version = "1"
+    Params = ToneParams
+    outputs = {"audio": ".wav"}
+
+    def generate(self, request: Request) -> dict[str, Any]:
+        CALLS.append(f"voice:{request.text}")
+        rate = 16000
+        seconds = 0.25 + 0.03 * len(request.text) / request.params.speed
+        t = np.arange(int(seconds * rate)) / rate
+        syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
+        write_wav(request.outputs["audio"], 0.4 * syllables * np.sin(2 * np.pi * request.params.pitch * t), rate)
+        return {"duration": seconds}
+
+
+class SwatchParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hue: int = 0
+
+
+class SwatchImage(Generator):
+    """A seeded gradient image; for faces, three RGBA frames."""
+
+    kind = "image"
+    name = "swatch"
+    version = "1"
+    Params = SwatchParams
+    outputs = {"image": ".png", "mouth_open": ".png", "blink": ".png"}
+
+    def generate(self, request: Request) -> None:
+        CALLS.append(f"image:{request.seed}")
+        w, h = request.size or (64, 64)
+        rng = np.random.default_rng(request.seed)
+        base = rng.integers(0, 255, size=3)
+        ramp = np.linspace(0, 1, w)[None, :, None]
+        rgb = (base * ramp + (1 - ramp) * 40).astype(np.uint8).repeat(h, axis=0)
+        alpha = np.full((h, w, 1), 255, np.uint8)
+        for i, name in enumerate(("image", "mouth_open", "blink")):
+            frame = np.concatenate([rgb, alpha], axis=2).copy()
+            frame[h // 2 : h // 2 + 4, :, :3] = 60 * i
+            Image.fromarray(frame, "RGBA").save(request.outputs[name])
+
+
+class ChordParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    root: float = 110.0
+
+
+class ChordMusic(Generator):
+    """A quiet chord of the requested length."""
+
+    kind = "music"
+    name = "chord"
+    version = "1"
+    Params = ChordParams
+    outputs = {"audio": ".wav"}
+
+    def generate(self, request: Request) -> None:
+        CALLS.append("music")
+        rate = 22050
+        t = np.arange(int((request.duration or 5) * rate)) / rate
+        f = request.params.root
+        tone = sum(np.sin(2 * np.pi * f * r * t) for r in (1, 1.25, 1.5)) / 6
+        write_wav(request.outputs["audio"], np.stack([tone, tone], axis=1), rate)
+
+
+def fake_registry() -> Registry:
+    return Registry({"voice/tone": ToneVoice, "image/swatch": SwatchImage, "music/chord": ChordMusic})
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
