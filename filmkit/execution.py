@@ -112,6 +112,7 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
         "reason": reason,
         "key": key,
         "config": step.config_digest(),
+        "request": step.request_digest(),
         "generator": f"{step.action}@{step.version}",
         "inputs": digests,
         "outputs": outputs,

@@ -34,6 +34,9 @@ class _FailureLog:
         self.inner = inner
         self.messages: dict[str, str] = {}
 
+    def planned(self, count: int) -> None:
+        self.inner.planned(count)
+
     def started(self, step: Step) -> None:
         self.inner.started(step)
 
@@ -47,6 +50,9 @@ class _FailureLog:
 
 class QuietEvents:
     """StepEvents that report nothing."""
+
+    def planned(self, count: int) -> None:
+        """Ignored."""
 
     def started(self, step: Step) -> None:
         """Ignored."""
@@ -235,7 +241,7 @@ class Project:
                 if step.id in failures:
                     status, reason = "failed", failures[step.id]
                 else:
-                    status, reason = "skipped", "not run: the build stopped after a failure"
+                    status, reason = "skipped", "not run: a step it needs failed, or the build stopped"
                 record = {"step": step.id, "status": status, "reason": reason, "seconds": 0}
             record["kind"] = step.kind
             record["label"] = step.label
@@ -251,6 +257,7 @@ class Project:
                 entries[step_id] = LockEntry(
                     key=record["key"],
                     config=record["config"],
+                    request=record["request"],
                     generator=record["generator"],
                     inputs=record["inputs"],
                     outputs={n: o["digest"] for n, o in record["outputs"].items()},
@@ -314,3 +321,8 @@ class Project:
                         shutil.rmtree(child) if child.is_dir() else child.unlink()
             removed.append(self.store.root)
         return removed
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from typing import Any
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.registry import Registry
 from filmkit.media import write_wav
@@ -33,11 +36,16 @@ class ToneVoice(Generator):
 
     def generate(self, request: Request) -> dict[str, Any]:
         CALLS.append(f"voice:{request.text}")
+        if "[fail]" in request.text:
+            raise GeneratorError("the tone voice cannot say [fail]")
+        # Lets a test catch a build mid-step; not a param, so keys do not change.
+        time.sleep(float(os.environ.get("FILMKIT_TEST_VOICE_DELAY", "0")))
         rate = 16000
+        pitch = round(request.params.pitch / 10) * 10  # coarse on purpose: early-cutoff tests
         seconds = 0.25 + 0.03 * len(request.text) / request.params.speed
         t = np.arange(int(seconds * rate)) / rate
         syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
-        write_wav(request.outputs["audio"], 0.4 * syllables * np.sin(2 * np.pi * request.params.pitch * t), rate)
+        write_wav(request.outputs["audio"], 0.4 * syllables * np.sin(2 * np.pi * pitch * t), rate)
         return {"duration": seconds}
 
 
@@ -66,7 +74,7 @@ class SwatchImage(Generator):
         for i, name in enumerate(("image", "mouth_open", "blink")):
             frame = np.concatenate([rgb, alpha], axis=2).copy()
             frame[h // 2 : h // 2 + 4, :, :3] = 60 * i
-            Image.fromarray(frame, "RGBA").save(request.outputs[name])
+            Image.fromarray(frame).save(request.outputs[name])
 
 
 class ChordParams(BaseModel):

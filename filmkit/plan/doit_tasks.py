@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from doit.cmd_base import TaskLoader2
 from doit.doit_cmd import DoitMain
-from doit.exceptions import TaskFailed
+from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 from doit.task import Task, dict_to_task
 
@@ -28,6 +28,9 @@ StepRunner = Callable[[Step, Any], dict[str, Any]]
 
 class StepEvents(Protocol):
     """What the executor reports while it runs (implemented by the CLI)."""
+
+    def planned(self, count: int) -> None:
+        """The build will go through ``count`` steps."""
 
     def started(self, step: Step) -> None:
         """A step began."""
@@ -50,6 +53,7 @@ def execute_plan(
     keep_going: bool = False,
 ) -> bool:
     """Run every step of ``plan`` through doit; True when all succeeded."""
+    events.planned(len(plan))
     names = {step.id: f"s{index:05d}" for index, step in enumerate(plan)}
     loader = _PlanLoader(plan, names, runner, context, jobs, events, state_dir, keep_going)
     argv = ["run", *names.values()]
@@ -143,6 +147,8 @@ class _EventReporter(ConsoleReporter):
         self.sink.finished(self.steps[task.name], record)
 
     def add_failure(self, task: Task, fail: Any) -> None:
+        if isinstance(fail, UnmetDependency):
+            return  # an upstream step failed; the facade reports this one as skipped
         message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
         self.sink.failed(self.steps[task.name], message.strip())
 

@@ -106,24 +106,31 @@ class _Compiler:
     def _config(self, ref: GeneratorRef) -> GeneratorConfig:
         return self.film.generators[ref] if isinstance(ref, str) else ref
 
-    def _config_path(self, ref: GeneratorRef, origin: SpecPath) -> SpecPath:
-        return ("generators", ref) if isinstance(ref, str) else origin
+    def _error(self, error: SpecError) -> None:
+        if all((e.path, e.message) != (error.path, error.message) for e in self.errors):
+            self.errors.append(error)
 
     def _generator_step(
         self,
         step_id: str,
         kind: str,
         ref: GeneratorRef,
-        origin: SpecPath,
+        written_at: SpecPath,
         request: dict[str, Any],
         label: str,
+        origin: SpecPath | None = None,
     ) -> Step | None:
-        """A step that runs a registered backend; None (and an error) if invalid."""
+        """A step that runs a registered backend; None (and an error) if invalid.
+
+        ``written_at`` is where ``ref`` appears in the spec (an inline config's
+        own place); ``origin`` is the spec element the step serves.
+        """
         config = self._config(ref)
-        where = self._config_path(ref, origin)
+        where = ("generators", ref) if isinstance(ref, str) else written_at
+        origin = origin if origin is not None else written_at
         if config.backend not in self.registry:
             choices = [i for i in self.registry.ids() if i.startswith(kind + "/")]
-            self.errors.append(
+            self._error(
                 SpecError(
                     f"unknown {kind} backend {config.backend!r}",
                     hint=suggest(config.backend, choices),
@@ -134,10 +141,10 @@ class _Compiler:
         try:
             backend = self.registry.get(config.backend)
         except UsageError as exc:
-            self.errors.append(SpecError(str(exc), path=(*where, "backend")))
+            self._error(SpecError(str(exc), path=(*where, "backend")))
             return None
         if backend.kind != kind:
-            self.errors.append(
+            self._error(
                 SpecError(
                     f"{config.backend!r} makes {backend.kind}, but a {kind} backend is needed here",
                     hint=suggest(kind + "/", [i for i in self.registry.ids() if i.startswith(kind)]),
@@ -152,7 +159,7 @@ class _Compiler:
                 field = ".".join(str(p) for p in detail["loc"])
                 allowed = list(backend.Params.model_fields)
                 hint = suggest(field, allowed) if detail["type"] == "extra_forbidden" else ""
-                self.errors.append(
+                self._error(
                     SpecError(
                         f"{config.backend} params: {field}: {detail['msg']}",
                         hint=hint,
@@ -185,9 +192,10 @@ class _Compiler:
             f"voice:{shot_name(scene, shot)}/{k + 1}",
             "voice",
             character.voice,
-            (*origin, "lines", k),
+            ("characters", line.who, "voice"),
             {"text": line.text},
             label=f'{character.name}: "{_shorten(line.text)}"',
+            origin=(*origin, "lines", k),
         )
 
     def _image_step(self, layer: GeneratedLayer, place: str, path: SpecPath) -> Step | None:
@@ -199,9 +207,10 @@ class _Compiler:
             step_id,
             "image",
             layer.generate,
-            (*path, "generate") if not isinstance(layer.generate, str) else path,
+            (*path, "generate"),
             {"size": size, "text": layer.prompt},
             label=f"image {step_id.removeprefix('image:')}",
+            origin=path,
         )
 
     def _shot_step(

@@ -74,8 +74,12 @@ class Step:
         )
 
     def config_digest(self) -> str:
-        """Key of everything but the inputs: tells "params changed" apart."""
-        return self.key({})
+        """Digest of backend, version, params and seed: tells "params changed" apart."""
+        return action_key(self.action, self.version, self.params_value(), self.seed, {}, {})
+
+    def request_digest(self) -> str:
+        """Digest of the request (line text, prompt, size, length)."""
+        return action_key("request", "", {}, 0, self.request_value(), {})
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def _picture_clip(
     source_h, source_w = pictures[0].shape[:2]
     size = _display_size(layer, (source_w, source_h), frame)
     move = layer.get("move")
-    images = [Image.fromarray(p, "RGBA") for p in pictures]
+    images = [Image.fromarray(p) for p in pictures]
     still = [np.asarray(im.resize(size, Image.LANCZOS)) for im in images] if not move else []
     cache: dict[float, np.ndarray] = {}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from filmkit.media import run_ffmpeg
 from filmkit.render.compose import compose_shot
 from filmkit.render.timeline import overlap_seconds
 
@@ -18,6 +19,21 @@ VIDEO_CODEC = "libx264"
 PRESET = "veryfast"
 CRF = "20"
 AUDIO_BITRATE = "192k"
+
+
+def release(clip: Any) -> None:
+    """Close a file-backed clip and its ffmpeg pipes.
+
+    NOTE: moviepy 2.2 closes a reader's pipes only if ffmpeg is still running;
+    when it has already exited the pipes leak, one pair per clip.
+    """
+    for owner in (clip, getattr(clip, "audio", None)):
+        proc = getattr(getattr(owner, "reader", None), "proc", None)
+        if proc is not None:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+    clip.close()
 
 
 def _codec_args() -> list[str]:
@@ -39,13 +55,15 @@ def render_shot(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> d
             threads=2,
         )
     finally:
+        for layer in clip.clips:
+            release(layer)
         clip.close()
     return {"duration": clip.duration, "frames": round(clip.duration * params["fps"])}
 
 
 def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
     """Join the shot segments on the film clock and add the mix."""
-    from moviepy import AudioFileClip, CompositeVideoClip, VideoFileClip, vfx
+    from moviepy import CompositeVideoClip, VideoFileClip, vfx
 
     fps = params["fps"]
     size = tuple(params["size"])
@@ -62,25 +80,38 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
             clip = clip.with_effects([vfx.CrossFadeIn(overlap)])
         clips.append(clip.with_start(start))
         clock = start + length
-    audio = AudioFileClip(str(inputs["audio"]))
     film = CompositeVideoClip(clips, size=size, bg_color=(0, 0, 0)).with_duration(clock)
-    film = film.with_audio(audio.with_duration(min(audio.duration, clock)))
+    picture = out.with_name(f"picture-{out.name}")
     try:
         film.write_videofile(
-            str(out),
+            str(picture),
             fps=fps,
             codec=VIDEO_CODEC,
-            audio_codec="aac",
-            audio_bitrate=AUDIO_BITRATE,
+            audio=False,
             preset=PRESET,
-            ffmpeg_params=[*_codec_args(), "-metadata", f"title={params['title']}"],
-            temp_audiofile_path=str(out.parent),
+            ffmpeg_params=_codec_args(),
             logger=None,
             threads=2,
         )
     finally:
         film.close()
-        audio.close()
         for clip in clips:
-            clip.close()
+            release(clip)
+    # The mix is muxed by ffmpeg straight from the WAV: no resampling by moviepy,
+    # and the sound ends exactly with the picture.
+    run_ffmpeg(
+        [
+            "-i", str(picture),
+            "-i", str(inputs["audio"]),
+            "-map", "0:v:0", "-map", "1:a:0",
+            "-c:v", "copy",
+            "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+            "-t", f"{clock:.6f}",
+            "-metadata", f"title={params['title']}",
+            "-metadata", "comment=Contains AI-generated material. Made with filmkit.",
+            "-movflags", "+faststart",
+            str(out),
+        ]
+    )
+    picture.unlink()
     return {"duration": clock, "shots": len(clips)}

@@ -53,7 +53,7 @@ def mix_audio(
     dialogue = AudioSegment.silent(duration=total_ms, frame_rate=rate).set_channels(2)
     for i, timing in enumerate(timings):
         for k, offset in enumerate(timing.line_offsets):
-            line = AudioSegment.from_wav(inputs[f"line:{i}:{k}"])
+            line = _load_wav(AudioSegment, inputs[f"line:{i}:{k}"])
             line = line.set_frame_rate(rate).set_channels(2)
             dialogue = dialogue.overlay(line, position=round((timing.start + offset) * 1000))
 
@@ -62,7 +62,7 @@ def mix_audio(
     for cue in params["music"]:
         start = timings[cue["first"]].start
         end = timings[cue["last"]].end
-        music = AudioSegment.from_wav(inputs[f"music:{cue['id']}"])
+        music = _load_wav(AudioSegment, inputs[f"music:{cue['id']}"])
         music = music.set_frame_rate(rate).set_channels(2).set_sample_width(2)
         music = music[: round((end - start) * 1000)]
         music = music.fade_in(round(cue["fade_in"] * 1000)).fade_out(round(cue["fade_out"] * 1000))
@@ -72,9 +72,16 @@ def mix_audio(
     mix = bed.overlay(dialogue)
     if mix.max_dBFS > PEAK_CEILING_DB:
         mix = mix.apply_gain(PEAK_CEILING_DB - mix.max_dBFS)
-    mix.export(out_audio, format="wav")
+    with open(out_audio, "wb") as handle:
+        mix.export(handle, format="wav")
     atomic_write_text(out_subtitles, format_srt(subtitle_cues(params["shots"], timings)))
     return {"duration": timings[-1].end, "peak_dbfs": round(mix.max_dBFS, 2)}
+
+
+def _load_wav(audio_segment: Any, path: Path) -> Any:
+    # NOTE: given a path, pydub opens the file and never closes it.
+    with open(path, "rb") as handle:
+        return audio_segment.from_wav(handle)
 
 
 def _duck(music: Any, spans: list[tuple[float, float]], offset: float, depth_db: float) -> Any:

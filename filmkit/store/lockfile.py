@@ -33,6 +33,7 @@ class LockEntry:
     key: str
     config: str
     generator: str
+    request: str = ""
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -42,6 +43,7 @@ class LockEntry:
             "generator": self.generator,
             "key": self.key,
             "config": self.config,
+            "request": self.request,
             "inputs": dict(sorted(self.inputs.items())),
             "outputs": dict(sorted(self.outputs.items())),
         }
@@ -59,6 +61,7 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
                 key=str(entry["key"]),
                 config=str(entry["config"]),
                 generator=str(entry["generator"]),
+                request=str(entry.get("request", "")),
                 inputs={str(k): str(v) for k, v in (entry.get("inputs") or {}).items()},
                 outputs={str(k): str(v) for k, v in (entry.get("outputs") or {}).items()},
             )
@@ -93,6 +96,10 @@ def explain(step: Step, entry: LockEntry | None, digests: Mapping[str, str]) -> 
         return f"generator changed ({entry.generator} -> {generator})"
     if entry.config != step.config_digest():
         return "params changed"
+    if entry.request != step.request_digest():
+        return {"voice": "line text changed", "image": "prompt or size changed"}.get(
+            step.kind, "request changed"
+        )
     names = sorted(set(digests) | set(entry.inputs))
     changed = [name for name in names if entry.inputs.get(name) != digests.get(name)]
     if changed:

@@ -1,0 +1,256 @@
+"""The ``filmkit`` command. Thin: parses arguments, calls the facade, prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from filmkit import __version__
+from filmkit.errors import FilmkitError
+
+EXAMPLES = """\
+examples:
+  filmkit build                     render the film in this folder to build/film.mp4
+  filmkit build -j 2                run independent steps in two processes
+  filmkit plan                      what would run, and why, without running it
+  filmkit build 'voice:*'           only the voices (and what they need)
+  filmkit build shot:arrival/wide   one shot
+  filmkit validate                  check film.yaml and scenes/ (file:line:col errors)
+  filmkit graph -o graph.png        draw the build graph
+  filmkit -C path/to/film status    work on a film in another folder
+
+what is rebuilt: every step has an action key (backend, version, params, seed and the
+content digests of its inputs). A step runs only when its key is new; everything else is
+reused from .filmkit/. film.lock (commit it) records which generated assets belong to
+this version of the film. build/report.json lists every step as ran, cached or restored.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``filmkit`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except FilmkitError as exc:
+        if args.debug:
+            raise
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are kept; `filmkit build` resumes", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="filmkit",
+        description="filmkit: film as code. A film is film.yaml + scenes/ + assets/; "
+        "`filmkit build` regenerates only what changed and cuts build/film.mp4.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"filmkit {__version__}")
+    parser.add_argument("-C", dest="root", default=".", metavar="DIR", help="the film's folder (default: .)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, func: Any, help_text: str, epilog: str = "") -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(run=func)
+        return sub
+
+    init = command("init", _init, "create a new film project", "example:\n  filmkit init my-film && cd my-film && filmkit build")
+    init.add_argument("directory", nargs="?", default=".", help="where to create it (default: .)")
+    init.add_argument("--title", default="Untitled", help="the film's title")
+
+    command("validate", _validate, "check the spec; print file:line:col for every problem")
+
+    plan = command(
+        "plan",
+        _plan,
+        "show what a build would do and why (new, params changed, input changed...)",
+        "examples:\n  filmkit plan\n  filmkit plan --all        include up-to-date steps\n  filmkit plan --json | jq",
+    )
+    plan.add_argument("steps", nargs="*", metavar="STEP", help="step ids or globs (default: all)")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.add_argument("--all", action="store_true", help="also list steps that are up to date")
+
+    build = command(
+        "build",
+        _build,
+        "render the film, regenerating only what changed",
+        "examples:\n  filmkit build\n  filmkit build -j 2\n  filmkit build 'voice:*'\n  filmkit build --no-wait    fail at once if another build runs",
+    )
+    build.add_argument("steps", nargs="*", metavar="STEP", help="step ids or globs (default: the film)")
+    build.add_argument("-j", "--jobs", type=int, default=1, help="steps to run in parallel (default: 1)")
+    build.add_argument("--no-wait", action="store_true", help="fail instead of waiting for another build")
+    build.add_argument("--keep-going", action="store_true", help="run independent steps after a failure")
+
+    command("status", _status, "summarise what is up to date and what is not")
+
+    graph = command("graph", _graph, "print the build graph as Graphviz DOT, or draw it", "examples:\n  filmkit graph | dot -Tsvg > graph.svg\n  filmkit graph -o graph.png")
+    graph.add_argument("-o", "--output", help="write a PNG (drawn without Graphviz) or .dot file")
+
+    clean = command("clean", _clean, "remove build/ (and with --cache the artifact store)")
+    clean.add_argument("--cache", action="store_true", help="also delete .filmkit/ (everything is regenerated)")
+
+    command("schema", _schema, "print the JSON Schema of film.yaml (for editor autocompletion)")
+    return parser
+
+
+def _project(args: argparse.Namespace) -> Any:
+    from filmkit.project import Project
+
+    return Project(Path(args.root))
+
+
+def _init(args: argparse.Namespace) -> int:
+    from filmkit.skeleton import create_project
+
+    root = Path(args.root) / args.directory
+    for path in create_project(root, args.title):
+        print(f"created {path}")
+    print(f"next: cd {root} && filmkit build")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    project = _project(args)
+    spec = project.load()
+    plan = project.plan(spec)
+    film = spec.film
+    lines = sum(len(shot.lines) for _, shot in film.shots())
+    print(
+        f"ok: {film.title!r}: {len(film.scenes)} scenes, {len(film.shots())} shots, "
+        f"{lines} lines, {len(film.characters)} characters, {len(plan)} steps"
+    )
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    project = _project(args)
+    plan = project.plan()
+    if args.steps:
+        plan = plan.select(args.steps)
+    forecasts = project.forecast(plan)
+    if args.json:
+        data = [
+            {"id": f.step.id, "kind": f.step.kind, "status": f.status, "reason": f.reason}
+            for f in forecasts
+        ]
+        print(json.dumps(data, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("step", "will", "why"):
+        table.add_column(column)
+    style = {"run": "yellow", "maybe": "cyan", "restore": "blue", "cached": "dim"}
+    words = {"run": "run", "maybe": "maybe", "restore": "restore", "cached": "skip"}
+    shown = [f for f in forecasts if args.all or f.status != "cached"]
+    for forecast in shown:
+        table.add_row(
+            forecast.step.id,
+            f"[{style[forecast.status]}]{words[forecast.status]}[/]",
+            forecast.reason,
+        )
+    console = Console()
+    if shown:
+        console.print(table)
+    counts = {s: sum(1 for f in forecasts if f.status == s) for s in style}
+    console.print(
+        f"{counts['run']} to run, {counts['maybe']} depending on upstream output, "
+        f"{counts['restore']} to restore, {counts['cached']} up to date"
+    )
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from filmkit.progress import BuildProgress
+
+    project = _project(args)
+    with BuildProgress() as progress:
+        report = project.build(
+            args.steps,
+            jobs=max(1, args.jobs),
+            events=progress,
+            wait=not args.no_wait,
+            on_wait=progress.note,
+            keep_going=args.keep_going,
+        )
+    progress.summary(report, project.root)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    project = _project(args)
+    plan = project.plan()
+    forecasts = project.forecast(plan)
+    counts: dict[str, int] = {}
+    for forecast in forecasts:
+        counts[forecast.status] = counts.get(forecast.status, 0) + 1
+    film = project.load().film
+    output = project.root / film.output
+    print(f"film:    {film.title}  ({len(plan)} steps)")
+    print(f"output:  {film.output} " + ("(present)" if output.is_file() else "(not built)"))
+    print(
+        "steps:   "
+        + ", ".join(f"{counts.get(s, 0)} {w}" for s, w in [("cached", "up to date"), ("run", "to run"), ("maybe", "maybe"), ("restore", "to restore")])
+    )
+    size = sum(f.stat().st_size for f in project.store.objects.rglob("*") if f.is_file()) if project.store.objects.is_dir() else 0
+    print(f"store:   {size / 1e6:.1f} MB in .filmkit/")
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from filmkit.graphview import draw_graph, to_dot
+
+    project = _project(args)
+    plan = project.plan()
+    statuses = {f.step.id: f.status for f in project.forecast(plan)}
+    if not args.output:
+        sys.stdout.write(to_dot(plan, statuses))
+        return 0
+    target = Path(args.output)
+    if target.suffix == ".dot":
+        target.write_text(to_dot(plan, statuses), encoding="utf-8")
+    else:
+        draw_graph(plan, statuses).save(target)
+    print(f"wrote {target}")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    removed = _project(args).clean(cache=args.cache)
+    for path in removed:
+        print(f"removed {path}")
+    if not removed:
+        print("nothing to remove")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from filmkit.spec.models import Film
+
+    print(json.dumps(Film.model_json_schema(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Incremental builds, judged from build/report.json as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from filmkit.errors import BuildError, ProjectLockedError
+from filmkit.project import Project
+from tests.fakes import CALLS, fake_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(root: Path, **options: object) -> dict[str, dict]:
+    Project(root, fake_registry()).build(**options)  # type: ignore[arg-type]
+    report = json.loads((root / "build" / "report.json").read_text())
+    return {step["id"]: step for step in report["steps"]}
+
+
+def statuses(report: dict[str, dict], status: str) -> list[str]:
+    return sorted(step_id for step_id, step in report.items() if step["status"] == status)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_first_build_makes_film_and_subtitles(tiny: Path) -> None:
+    report = build(tiny)
+    assert set(statuses(report, "ran")) == set(report)
+    assert (tiny / "build" / "film.mp4").stat().st_size > 1000
+    srt = (tiny / "build" / "film.srt").read_text()
+    assert [block.splitlines()[2] for block in srt.strip().split("\n\n")] == [
+        "Hello there.",
+        "Hi.",
+        "Goodbye now.",
+    ]
+    assert "voice:one/a/1" in (tiny / "film.lock").read_text()
+
+
+def test_second_build_runs_nothing(tiny: Path) -> None:
+    build(tiny)
+    CALLS.clear()
+    report = build(tiny)
+    assert statuses(report, "cached") == sorted(report)
+    assert CALLS == []
+
+
+def test_editing_one_line_reruns_its_voice_shot_mix_and_cut_only(tiny: Path) -> None:
+    build(tiny)
+    edit(tiny / "scenes" / "01.yaml", "Hello there.", "Hello, stranger.")
+    report = build(tiny)
+    assert statuses(report, "ran") == ["cut", "mix", "shot:one/a", "voice:one/a/1"]
+    assert report["voice:one/a/1"]["reason"] == "line text changed"
+    assert report["shot:one/a"]["reason"] == "input changed: line0"
+    assert "Hello, stranger." in (tiny / "build" / "film.srt").read_text()
+
+
+def test_same_output_stops_the_rebuild_early(tiny: Path) -> None:
+    build(tiny)
+    # The fake voice rounds pitch to 10 Hz: new params, byte-identical audio.
+    edit(tiny / "film.yaml", "params: {pitch: 180}", "params: {pitch: 181}")
+    report = build(tiny)
+    assert statuses(report, "ran") == ["voice:one/a/2", "voice:two/b/1"]
+    assert report["voice:one/a/2"]["reason"] == "params changed"
+    assert report["shot:one/a"]["status"] == "cached"
+
+
+def test_deleted_film_is_restored_from_the_store_not_rerendered(tiny: Path) -> None:
+    build(tiny)
+    film = tiny / "build" / "film.mp4"
+    original = film.read_bytes()
+    film.unlink()
+    report = build(tiny)
+    assert statuses(report, "ran") == []
+    assert report["cut"]["status"] == "restored"
+    assert report["cut"]["reason"] == "build/film.mp4 was missing"
+    assert film.read_bytes() == original
+
+
+def test_hand_edited_film_is_replaced(tiny: Path) -> None:
+    build(tiny)
+    film = tiny / "build" / "film.mp4"
+    film.write_bytes(b"not a film")
+    report = build(tiny)
+    assert report["cut"]["reason"] == "build/film.mp4 was modified"
+    assert film.stat().st_size > 1000
+
+
+def test_corrupted_artifact_is_detected_and_rebuilt(tiny: Path) -> None:
+    build(tiny)
+    lock = (tiny / "film.lock").read_text()
+    digest = lock.split("voice:two/b/1:")[1].split("audio: ")[1].split()[0]
+    obj = tiny / ".filmkit" / "objects" / digest[:2] / digest[2:]
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"RIFF garbage")
+    report = build(tiny)
+    assert report["voice:two/b/1"]["status"] == "ran"
+    assert report["voice:two/b/1"]["reason"] == "output missing or corrupted"
+    assert report["shot:two/b"]["status"] == "cached"
+
+
+def test_selected_steps_build_with_what_they_need(tiny: Path) -> None:
+    report = build(tiny, patterns=["shot:two/b"])
+    assert sorted(report) == ["image:room", "shot:two/b", "voice:two/b/1"]
+    assert not (tiny / "build" / "film.mp4").exists()
+
+
+def test_parallel_build_matches_serial(tiny: Path, tmp_path: Path) -> None:
+    serial = build(tiny)
+    os.rename(tiny / ".filmkit", tmp_path / "old-store")
+    parallel = build(tiny, jobs=2)
+    assert {k: v["key"] for k, v in parallel.items()} == {k: v["key"] for k, v in serial.items()}
+    assert statuses(parallel, "ran") == sorted(parallel)
+
+
+def test_second_build_waits_or_fails_clearly_with_no_wait(tiny: Path) -> None:
+    project = Project(tiny, fake_registry())
+    with project.locked(wait=False, on_wait=lambda m: None):
+        with pytest.raises(ProjectLockedError, match="another build of this project is running"):
+            project.build(wait=False)
+
+
+def test_failed_step_is_named_and_finished_work_is_kept(tiny: Path) -> None:
+    edit(tiny / "scenes" / "02.yaml", "Goodbye now.", "Goodbye [fail]")
+    with pytest.raises(BuildError, match="voice:two/b/1: the tone voice cannot say"):
+        build(tiny, keep_going=True)
+    report = json.loads((tiny / "build" / "report.json").read_text())
+    by_id = {step["id"]: step for step in report["steps"]}
+    assert by_id["voice:two/b/1"]["status"] == "failed"
+    assert by_id["shot:one/a"]["status"] == "ran"
+    assert by_id["cut"]["status"] == "skipped"
+    edit(tiny / "scenes" / "02.yaml", "Goodbye [fail]", "Goodbye now.")
+    again = build(tiny)
+    assert statuses(again, "ran") == ["cut", "mix", "shot:two/b", "voice:two/b/1"]
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {root!r})
+    from pathlib import Path
+    from filmkit.project import Project
+    from tests.fakes import fake_registry
+    Project(Path({film!r}), fake_registry()).build()
+    """
+)
+
+
+def test_kill_9_loses_only_the_steps_in_flight(tiny: Path) -> None:
+    script = SCRIPT.format(root=str(ROOT), film=str(tiny))
+    env = {**os.environ, "FILMKIT_TEST_VOICE_DELAY": "0.6"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    run_dir = tiny / ".filmkit" / "run"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(run_dir.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    finished = {json.loads(p.read_text())["step"] for p in run_dir.glob("*.json")}
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(finished) >= 2 and not (tiny / "build" / "film.mp4").exists()
+    before_kill = {json.loads(p.read_text())["step"] for p in run_dir.glob("*.json")}
+
+    report = build(tiny)
+    assert set(statuses(report, "restored")) == before_kill
+    assert set(statuses(report, "ran")) == set(report) - before_kill
+    assert list((tiny / ".filmkit" / "tmp").iterdir()) == []
+    assert (tiny / "build" / "film.mp4").stat().st_size > 1000

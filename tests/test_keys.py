@@ -1,0 +1,52 @@
+"""Action keys are pinned: any change to hashing must be deliberate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from filmkit.plan.keys import action_key, canonical_json, derive_seed
+from filmkit.project import Project
+from tests.conftest import SCENE_ONE, SCENE_TWO, write_project
+from tests.fakes import fake_registry
+
+
+def test_canonical_json_is_sorted_compact_and_keeps_unicode() -> None:
+    assert canonical_json({"b": [1, 2.5, "é"], "a": None}) == '{"a":null,"b":[1,2.5,"é"]}'
+
+
+def test_pinned_action_keys() -> None:
+    assert (
+        action_key("voice/piper", "1", {"pitch": 3.0, "speed": 1.0}, 42, {"text": "Hello."}, {})
+        == "39a90062b694f6cf6fe61869c606794abdebe5aa4b454591da2ad290d5fd5b58"
+    )
+    assert (
+        action_key("render/shot", "1", {"fps": 24}, 0, {}, {"line0": "ab" * 32})
+        == "c2ebb0fc64899e8973e06262d0e51849425f20c663531620473be53af49fd826"
+    )
+
+
+def test_pinned_seed_derivation() -> None:
+    assert derive_seed(7, "voice:one/a/1") == 721568197
+
+
+def test_pinned_key_of_a_compiled_step(tiny: Path) -> None:
+    step = Project(tiny, fake_registry()).plan()["voice:one/a/1"]
+    assert step.seed == 1514653222
+    assert step.key({}) == "296aa5478344f89f9d55dfa204be08b596ae0fd488de151179b80bdec1848368"
+
+
+def test_key_depends_on_input_content_not_names_of_files() -> None:
+    base = action_key("render/mix", "1", {}, 0, {}, {"line:0:0": "1" * 64})
+    assert action_key("render/mix", "1", {}, 0, {}, {"line:0:0": "2" * 64}) != base
+    assert action_key("render/mix", "2", {}, 0, {}, {"line:0:0": "1" * 64}) != base
+
+
+def test_editing_one_line_changes_only_that_voice_step(tmp_path: Path) -> None:
+    before = Project(write_project(tmp_path / "a"), fake_registry()).plan()
+    edited = SCENE_ONE.replace("Hello there.", "Hello again.")
+    after = Project(
+        write_project(tmp_path / "b", scenes={"01.yaml": edited, "02.yaml": SCENE_TWO}),
+        fake_registry(),
+    ).plan()
+    changed = [s.id for s in after if s.kind != "mix" and s.key({}) != before[s.id].key({})]
+    assert changed == ["voice:one/a/1"]
