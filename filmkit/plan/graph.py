@@ -157,15 +157,13 @@ class _Compiler:
         except ValidationError as exc:
             for detail in exc.errors(include_url=False):
                 field = ".".join(str(p) for p in detail["loc"])
-                allowed = list(backend.Params.model_fields)
-                hint = suggest(field, allowed) if detail["type"] == "extra_forbidden" else ""
-                self._error(
-                    SpecError(
-                        f"{config.backend} params: {field}: {detail['msg']}",
-                        hint=hint,
-                        path=(*where, "params", *detail["loc"]),
-                    )
-                )
+                if detail["type"] == "extra_forbidden":
+                    message = f"{config.backend} has no param {field!r}"
+                    hint = suggest(field, list(backend.Params.model_fields))
+                else:
+                    message = f"{config.backend} param {field}: {detail['msg'][:1].lower()}{detail['msg'][1:]}"
+                    hint = _param_help(backend.Params, field)
+                self._error(SpecError(message, hint=hint, path=(*where, "params", *detail["loc"])))
             return None
         seed = config.seed if config.seed is not None else derive_seed(self.film.seed, step_id)
         return self._add(
@@ -355,6 +353,11 @@ class _Compiler:
                 label=label,
             )
         )
+
+
+def _param_help(params: type, field: str) -> str:
+    info = getattr(params, "model_fields", {}).get(field)
+    return f"{field}: {info.description}" if info is not None and info.description else ""
 
 
 def _shorten(text: str, limit: int = 40) -> str:

@@ -125,7 +125,10 @@ def _picture_clip(
     source_h, source_w = pictures[0].shape[:2]
     size = _display_size(layer, (source_w, source_h), frame)
     move = layer.get("move")
-    images = [Image.fromarray(p) for p in pictures]
+    opacity = layer["opacity"]
+    # An opaque picture needs no mask: moviepy then pastes it instead of blending.
+    opaque = opacity >= 1 and all(int(p[..., 3].min()) == 255 for p in pictures)
+    images = [Image.fromarray(p[..., :3] if opaque else p) for p in pictures]
     still = [np.asarray(im.resize(size, Image.LANCZOS)) for im in images] if not move else []
     cache: dict[float, np.ndarray] = {}
 
@@ -149,10 +152,13 @@ def _picture_clip(
         cache[t] = out
         return out
 
-    clip = VideoClip(lambda t: rgba(t)[..., :3], duration=duration)
-    opacity = layer["opacity"]
+    clip = VideoClip(lambda t: rgba(t)[..., :3], duration=duration).with_position(
+        _place(layer, size, frame)
+    )
+    if opaque:
+        return clip
     mask = VideoClip(lambda t: rgba(t)[..., 3] * (opacity / 255.0), is_mask=True, duration=duration)
-    return clip.with_mask(mask).with_position(_place(layer, size, frame))
+    return clip.with_mask(mask)
 
 
 def _face_chooser(

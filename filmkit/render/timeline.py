@@ -103,7 +103,11 @@ def subtitle_cues(shots: Sequence[dict[str, Any]], timings: Sequence[ShotTiming]
             start = timing.start + offset
             hold = min(line["pause"], 0.4)
             cues.append(Cue(start, start + length + hold, line["name"], line["text"]))
-    return cues
+    # A cue never overlaps the next one, even across a crossfade.
+    return [
+        Cue(cue.start, min(cue.end, nxt.start), cue.name, cue.text) if nxt.start > cue.start else cue
+        for cue, nxt in zip(cues, cues[1:], strict=False)
+    ] + cues[-1:]
 
 
 def format_srt(cues: Sequence[Cue]) -> str:

@@ -70,10 +70,12 @@ class Line(Strict):
     @model_validator(mode="before")
     @classmethod
     def _expand_shorthand(cls, data: Any) -> Any:
-        if isinstance(data, dict) and len(data) == 1:
-            ((key, value),) = data.items()
-            if key not in cls.model_fields and isinstance(value, str):
-                return {"who": key, "text": value}
+        """``{mara: "Hi.", pause: 1}`` means ``{who: mara, text: "Hi.", pause: 1}``."""
+        if isinstance(data, dict) and "who" not in data and "text" not in data:
+            speakers = [k for k in data if k not in cls.model_fields]
+            if len(speakers) == 1 and isinstance(data[speakers[0]], str):
+                rest = {k: v for k, v in data.items() if k != speakers[0]}
+                return {"who": speakers[0], "text": data[speakers[0]], **rest}
         return data
 
 
@@ -159,7 +161,8 @@ class TextLayer(LayerBase):
     fit: Literal["cover", "contain", "height"] = "contain"
 
 
-_LAYER_KEYS = ("color", "image", "video", "generate", "character", "text")
+# Checked in this order: a text layer also has a `color`, so `text` decides first.
+_LAYER_KEYS = ("text", "character", "generate", "video", "image", "color")
 
 
 def layer_kind(data: Any) -> str | None:

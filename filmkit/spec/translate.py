@@ -11,7 +11,7 @@ from pydantic_core import ErrorDetails
 
 from filmkit.errors import SpecError
 from filmkit.spec.hints import suggest
-from filmkit.spec.models import Film, layer_kind
+from filmkit.spec.models import _LAYER_KEYS, Film, layer_kind
 from filmkit.spec.sourcemap import SourceMap, SpecPath
 
 _PRIMITIVE_BRANCHES = {"str", "int", "float", "bool"}
@@ -129,7 +129,7 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> SpecPath | None:
 
 
 def _is_branch_tag(part: str) -> bool:
-    return part[:1].isupper() or part in {"color", "image", "video", "generate", "character", "text"}
+    return part[:1].isupper() or part in _LAYER_KEYS
 
 
 def _allowed_keys(path: SpecPath, data: Any) -> list[str]:
