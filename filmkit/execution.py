@@ -119,7 +119,8 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
         "meta": meta,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    atomic_write_text(record_path(Path(context.run_dir), step.id), json.dumps(record))
+    # The run record is scratch for this build only: atomic, but not worth an fsync.
+    atomic_write_text(record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False)
     return record
 
 

@@ -16,7 +16,7 @@ seed: 1
 generators:                 # named backend configs that steps refer to
   room:
     backend: image/room
-    params: {{preset: waiting_room, light: warm, chairs: 4}}
+    params: {{style: waiting_room, light: warm, chairs: 4}}
 
 characters:
   narrator:

@@ -73,9 +73,16 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
         ) from None
 
 
-def write_lock(path: Path, entries: dict[str, LockEntry], order: list[str]) -> None:
-    """Write ``film.lock`` atomically, steps in plan order."""
-    steps = {step_id: entries[step_id].as_dict() for step_id in order if step_id in entries}
+def write_lock(
+    path: Path, entries: dict[str, LockEntry], order: list[str], previous: dict[str, LockEntry] | None = None
+) -> None:
+    """Write ``film.lock`` atomically, steps in plan order; untouched if nothing changed."""
+    ordered = [step_id for step_id in order if step_id in entries]
+    if previous is not None and path.is_file() and list(previous) == ordered and all(
+        previous[k] == entries[k] for k in ordered
+    ):
+        return
+    steps = {step_id: entries[step_id].as_dict() for step_id in ordered}
     buffer = io.StringIO()
     yaml = YAML()
     yaml.default_flow_style = False
