@@ -13,8 +13,8 @@ from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.voice.espeak import EspeakParams, EspeakVoice
 from filmkit.generators.voice.piper import PiperParams, PiperVoice
-from filmkit.generators.voice.shaping import normalise_peak, trim_silence
-from filmkit.media import read_wav, wav_duration
+from filmkit.generators.voice.shaping import normalise_peak, shift_pitch, trim_silence
+from filmkit.media import read_wav, wav_duration, write_wav
 
 SHORT = "Hello there."
 LONG = (
@@ -28,9 +28,7 @@ SHIFT_UP = {"piper": {"pitch": 5.0}, "espeak": {"semitones": 5.0}}
 def speak(backend: Generator, folder: Path, name: str, text: str, **params: object) -> Path:
     """Have ``backend`` say ``text`` into ``folder/name.wav``; check its metadata."""
     out = folder / f"{name}.wav"
-    request = Request(
-        params=backend.Params(**params), seed=7, outputs={"audio": out}, text=text
-    )
+    request = Request(params=backend.Params(**params), seed=7, outputs={"audio": out}, text=text)
     meta = backend.generate(request)
     assert meta is not None
     assert meta["duration"] == pytest.approx(wav_duration(out), abs=1e-3)
@@ -93,6 +91,14 @@ def test_five_semitones_up_raises_f0_by_about_a_third(takes):
     assert 1.2 < ratio < 1.5  # 2 ** (5 / 12) = 1.335
 
 
+def test_partial_formant_shift_still_moves_the_pitch_all_the_way(tmp_path):
+    plain = speak(EspeakVoice(), tmp_path, "plain", LONG)
+    audio, rate = read_wav(plain)
+    shifted = tmp_path / "shifted.wav"
+    write_wav(shifted, shift_pitch(audio[:, 0], rate, semitones=5.0, formant=2.0), rate)
+    assert 1.2 < median_f0(shifted) / median_f0(plain) < 1.5
+
+
 def test_piper_seed_picks_a_different_take(tmp_path):
     # VITS samples noise in the graph: the seed must reach it.
     one = tmp_path / "one.wav"
@@ -108,6 +114,13 @@ def test_piper_seed_picks_a_different_take(tmp_path):
 def test_params_reject_unknown_keys(params):
     with pytest.raises(ValidationError, match="extra"):
         params(volume=3)
+
+
+def test_formant_is_a_mode_or_semitones():
+    assert PiperParams(formant="preserved").formant == "preserved"
+    assert PiperParams(formant=2).formant == 2.0
+    with pytest.raises(ValidationError):
+        PiperParams(formant="sideways")
 
 
 @pytest.mark.parametrize("backend", [PiperVoice, EspeakVoice])

@@ -30,8 +30,16 @@ LOUDNESS_DB = -18.0  # RMS before the limiter: room for dialogue over it
 
 Mood = Literal["melancholy", "tense", "hopeful", "whimsical", "eerie"]
 Mode = Literal[
-    "major", "minor", "ionian", "dorian", "phrygian", "lydian", "mixolydian", "aeolian",
-    "locrian", "harmonic_minor",
+    "major",
+    "minor",
+    "ionian",
+    "dorian",
+    "phrygian",
+    "lydian",
+    "mixolydian",
+    "aeolian",
+    "locrian",
+    "harmonic_minor",
 ]
 Texture = Literal["piano", "pad", "pulse", "music_box"]
 
@@ -57,43 +65,109 @@ class MoodPreset:
 MOODS: dict[str, MoodPreset] = {
     # i-VI-III-VII, i-iv-VI-v, VI-VII-i, i-VII-VI-v, i-v-VI-iv: bittersweet minor.
     "melancholy": MoodPreset(
-        "aeolian", 72, "piano", False, 0.0,
-        ((0, 5, 2, 6), (0, 3, 5, 4), (5, 6, 0, 0), (0, 6, 5, 4), (0, 4, 5, 3)),
-        0.5, "medium", 0.45, 0.0, 2.4, 0.3,
+        mode="aeolian",
+        tempo=72,
+        texture="piano",
+        drums=False,
+        swing=0.0,
+        progressions=((0, 5, 2, 6), (0, 3, 5, 4), (5, 6, 0, 0), (0, 6, 5, 4), (0, 4, 5, 3)),
+        sevenths=0.5,
+        density="medium",
+        brightness=0.45,
+        wobble=0.0,
+        reverb=2.4,
+        wet=0.5,
     ),
     # Phrygian's flat second against the tonic is the sound of something wrong.
     "tense": MoodPreset(
-        "phrygian", 104, "pulse", True, 0.0,
-        ((0, 1, 0, 1), (0, 5, 1, 0), (0, 0, 5, 1), (0, 3, 1, 0)),
-        0.0, "sparse", 0.55, 0.0, 1.4, 0.2,
+        mode="phrygian",
+        tempo=104,
+        texture="pulse",
+        drums=True,
+        swing=0.0,
+        progressions=((0, 1, 0, 1), (0, 5, 1, 0), (0, 0, 5, 1), (0, 3, 1, 0)),
+        sevenths=0.0,
+        density="sparse",
+        brightness=0.55,
+        wobble=0.0,
+        reverb=1.4,
+        wet=0.4,
     ),
+    # I-V-vi-IV and friends, under a slow swell.
     "hopeful": MoodPreset(
-        "ionian", 84, "pad", False, 0.0,
-        ((0, 4, 5, 3), (3, 0, 4, 5), (0, 2, 3, 4), (5, 3, 0, 4), (0, 3, 5, 4)),
-        0.35, "sparse", 0.7, 0.0, 3.0, 0.35,
+        mode="ionian",
+        tempo=84,
+        texture="pad",
+        drums=False,
+        swing=0.0,
+        progressions=((0, 4, 5, 3), (3, 0, 4, 5), (0, 2, 3, 4), (5, 3, 0, 4), (0, 3, 5, 4)),
+        sevenths=0.35,
+        density="medium",
+        brightness=0.8,
+        wobble=0.0,
+        reverb=3.0,
+        wet=0.75,
     ),
     # Lydian's raised fourth (I-II) is the classic sound of cartoon innocence.
     "whimsical": MoodPreset(
-        "lydian", 112, "music_box", True, 0.35,
-        ((0, 1, 0, 1), (0, 1, 5, 4), (0, 5, 1, 4), (0, 2, 1, 4)),
-        0.2, "busy", 0.6, 0.0, 1.6, 0.25,
+        mode="lydian",
+        tempo=112,
+        texture="music_box",
+        drums=True,
+        swing=0.35,
+        progressions=((0, 1, 0, 1), (0, 1, 5, 4), (0, 5, 1, 4), (0, 2, 1, 4)),
+        sevenths=0.2,
+        density="busy",
+        brightness=0.6,
+        wobble=0.0,
+        reverb=1.6,
+        wet=0.5,
     ),
     # Harmonic minor's augmented III and diminished chords, on a music box out of tune.
     "eerie": MoodPreset(
-        "harmonic_minor", 60, "music_box", False, 0.0,
-        ((0, 2, 0, 5), (0, 5, 1, 4), (0, 3, 6, 0), (0, 6, 5, 4)),
-        0.3, "sparse", 0.3, 18.0, 3.8, 0.45,
+        mode="harmonic_minor",
+        tempo=60,
+        texture="music_box",
+        drums=False,
+        swing=0.0,
+        progressions=((0, 2, 0, 5), (0, 5, 1, 4), (0, 3, 6, 0), (0, 6, 5, 4)),
+        sevenths=0.3,
+        density="sparse",
+        brightness=0.3,
+        wobble=18.0,
+        reverb=3.8,
+        wet=0.9,
     ),
 }
 
 # Per-voice mix: level (linear, at full velocity) and reverb send.
-LEVELS = {"piano": 0.32, "pad": 0.13, "pluck": 0.2, "bass": 0.5, "lead": 0.28, "bell": 0.2,
-          "kick": 0.75, "snare": 0.3, "hat": 0.1, "open_hat": 0.08}
-SENDS = {"piano": 0.35, "pad": 0.5, "pluck": 0.3, "bass": 0.04, "lead": 0.45, "bell": 0.5,
-         "kick": 0.03, "snare": 0.2, "hat": 0.12, "open_hat": 0.15}
+LEVELS = {
+    "piano": 0.32,
+    "pad": 0.33,
+    "pluck": 0.33,
+    "bass": 0.3,
+    "lead": 0.28,
+    "bell": 0.22,
+    "kick": 0.55,
+    "snare": 0.8,
+    "hat": 0.4,
+    "open_hat": 0.3,
+}
+SENDS = {
+    "piano": 0.35,
+    "pad": 0.5,
+    "pluck": 0.3,
+    "bass": 0.04,
+    "lead": 0.45,
+    "bell": 0.5,
+    "kick": 0.03,
+    "snare": 0.2,
+    "hat": 0.12,
+    "open_hat": 0.15,
+}
 
 
-class ProceduralScoreParams(BaseModel):
+class Params(BaseModel):
     """Params of the procedural score; fields left unset take the mood's defaults."""
 
     model_config = ConfigDict(extra="forbid")
@@ -124,12 +198,14 @@ class ProceduralScoreParams(BaseModel):
         None, ge=0, le=1, description="Swing of off-beat 8ths, 0 straight to 1 triplet."
     )
     gain_db: float = Field(
-        0.0, ge=-60, le=12, description="Level change in dB; the limiter still keeps peaks "
-        "below -1 dBFS."
+        0.0,
+        ge=-60,
+        le=12,
+        description="Level change in dB; the limiter still keeps peaks below -1 dBFS.",
     )
 
 
-def resolve(params: ProceduralScoreParams) -> tuple[Style, MoodPreset]:
+def resolve(params: Params) -> tuple[Style, MoodPreset]:
     """The composer's style for ``params``, filling gaps from the mood preset."""
     preset = MOODS[params.mood]
     mode = mode_name(params.mode or preset.mode)
@@ -169,7 +245,9 @@ def perform(score: Score, style: Style, rng: np.random.Generator) -> tuple[np.nd
         else:
             # Quantised so that repeated notes share one render.
             gate = round(note.gate * 50) / 50
-            bright = round(0.2 + 0.7 * note.velocity, 1) if note.voice == "piano" else style.brightness
+            bright = style.brightness
+            if note.voice == "piano":
+                bright = round(0.2 + 0.7 * note.velocity, 1)  # struck harder, sounds brighter
             key = (note.voice, note.pitch, gate, bright)
             if key not in rendered:
                 rendered[key] = VOICES[note.voice](note.pitch, gate, bright, style.wobble)
@@ -189,7 +267,7 @@ def master(mix: np.ndarray, score: Score, gain_db: float) -> np.ndarray:
     frames = len(mix)
     rms = float(np.sqrt(np.mean(mix**2))) or 1.0
     mix = mix * (10 ** ((LOUDNESS_DB + gain_db) / 20) / rms)
-    last_bar = score.duration - score.beats[-4] if score.bars else score.duration
+    last_bar = score.duration - score.beats[-4]
     fade = int(min(0.6 * last_bar, 2.5) * RATE)
     x = np.linspace(0.0, 1.0, fade)
     mix[frames - fade :] *= (0.5 * (1.0 + np.cos(np.pi * x)))[:, None]
@@ -204,15 +282,14 @@ class ProceduralScore(Generator):
     kind = "music"
     name = "procedural"
     version = "1"
-    Params = ProceduralScoreParams
+    Params = Params
     outputs = {"audio": ".wav"}
-    licence = "GPL-3.0-or-later (generated by filmkit)"
+    licence = "GPL-3.0-or-later (procedural, no samples or training data)"
 
     def generate(self, request: Request) -> Mapping[str, Any]:
         """Compose and render the piece to ``request.outputs['audio']``; return its timing."""
         params = request.params
-        if not isinstance(params, ProceduralScoreParams):
-            params = ProceduralScoreParams.model_validate(params.model_dump())
+        assert isinstance(params, Params)
         style, preset = resolve(params)
         duration = DEFAULT_DURATION if request.duration is None else request.duration
         rng = np.random.default_rng(request.seed & (2**64 - 1))

@@ -15,6 +15,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from filmkit.generators.music.patterns import (
+    ACCENTS,
+    BASS_RANGE,
+    BASSLINES,
+    CHORD_RANGE,
+    CLOSINGS,
+    FIGURES,
+    MELODY_RANGE,
+    OSTINATOS,
+    RHYTHMS,
+)
 from filmkit.generators.music.theory import (
     CADENCE_RAISES_THIRD,
     CADENCES,
@@ -23,62 +34,6 @@ from filmkit.generators.music.theory import (
     nearest_pitch,
     voice_lead,
 )
-
-# Melody rhythms for one bar: (onset beat, length in beats) per note.
-RHYTHMS: dict[str, list[tuple[tuple[float, float], ...]]] = {
-    "sparse": [
-        ((0, 3),),
-        ((0, 2), (2, 2)),
-        ((0, 1.5), (1.5, 2.5)),
-        ((1, 3),),
-        ((0, 1), (1, 3)),
-    ],
-    "medium": [
-        ((0, 1), (1, 1), (2, 2)),
-        ((0, 1.5), (1.5, 0.5), (2, 2)),
-        ((0, 0.5), (0.5, 0.5), (1, 1), (2, 2)),
-        ((0, 2), (2, 1), (3, 1)),
-        ((0.5, 0.5), (1, 1), (2, 1), (3, 1)),
-        ((0, 1), (1, 0.5), (1.5, 2.5)),
-    ],
-    "busy": [
-        ((0, 0.5), (0.5, 0.5), (1, 0.5), (1.5, 0.5), (2, 1), (3, 1)),
-        ((0, 0.75), (0.75, 0.25), (1, 1), (2, 0.5), (2.5, 0.5), (3, 1)),
-        ((0, 0.5), (0.5, 1), (1.5, 0.5), (2, 0.5), (2.5, 1.5)),
-        ((0, 1), (1, 0.5), (1.5, 0.5), (2, 1), (3, 0.5), (3.5, 0.5)),
-    ],
-}
-# The last bar of a phrase settles on a long note so the melody breathes.
-CLOSINGS = [((0, 3),), ((0, 2),), ((0, 1), (1, 3))]
-# Broken-chord figures on an 8th-note grid: indices into the voicing (extended
-# an octave up), None = rest. Slot 0 is left to the bass.
-FIGURES = [
-    (None, 0, 1, 2, 3, 2, 1, 2),
-    (None, 0, 2, 1, None, 0, 2, 1),
-    (None, 1, 0, 2, None, 1, 0, 2),
-    (None, 0, 1, 2, 3, 4, 3, 2),
-]
-# Repeated-note ostinatos for the pulse texture, and the 3+3+2 accent that drives them.
-OSTINATOS = [(0, 1, 2, 1, 0, 1, 2, 1), (0, 2, 1, 2, 0, 2, 1, 3), (0, 0, 2, 0, 1, 0, 2, 1)]
-ACCENTS = (1, 0, 0, 1, 0, 0, 1, 0)
-# Bass figures per texture: (onset beat, length in beats, role).
-BASSLINES: dict[str, list[tuple[tuple[float, float, str], ...]]] = {
-    "piano": [
-        ((0, 4, "root"),),
-        ((0, 2, "root"), (2, 2, "fifth")),
-        ((0, 3, "root"), (3, 1, "approach")),
-    ],
-    "pad": [((0, 4, "root"),), ((0, 3, "root"), (3, 1, "fifth"))],
-    "pulse": [
-        tuple((i / 2, 0.4, "root") for i in range(8)),
-        tuple((i / 2, 0.4, "octave" if i in (3, 6) else "root") for i in range(8)),
-        tuple((i / 2, 0.4, "approach" if i == 7 else "root") for i in range(8)),
-    ],
-    "music_box": [((0, 2, "root"), (2, 2, "fifth")), ((0, 3, "root"), (3, 1, "approach"))],
-}
-BASS_RANGE = (36, 50)
-CHORD_RANGE = (50, 72)
-MELODY_RANGE = (64, 86)
 
 
 @dataclass(frozen=True)
@@ -153,8 +108,12 @@ def count_bars(tempo: float, duration: float) -> int:
     return min(candidates, key=lambda n: (abs(Clock(tempo, n).duration - duration), n))
 
 
-def plan_harmony(style: Style, bars: int, rng: np.random.Generator) -> list[Chord]:
-    """One chord per bar: progressions A A B A, closing on the mode's cadence."""
+def plan_harmony(style: Style, bars: int, intro: int, rng: np.random.Generator) -> list[Chord]:
+    """One chord per bar: progressions A A B A, closing on the mode's cadence.
+
+    The ``intro`` bars play the opening chords of A, and the phrases proper
+    start after them, in step with the melody.
+    """
     pool = style.progressions
     first = int(rng.integers(len(pool)))
     others = [i for i in range(len(pool)) if i != first] or [first]
@@ -166,10 +125,11 @@ def plan_harmony(style: Style, bars: int, rng: np.random.Generator) -> list[Chor
     raise_third = style.mode in CADENCE_RAISES_THIRD
     chords = []
     for bar in range(bars):
-        which = 1 if (bar // 4) % 4 == 2 else 0
+        position = bar - intro if bar >= intro else bar
+        which = 1 if (position // 4) % 4 == 2 else 0
         progression = progressions[which]
-        degree = progression[bar % len(progression)]
-        seventh = bool(sevenths[which][bar % len(progression)])
+        degree = progression[position % len(progression)]
+        seventh = bool(sevenths[which][position % len(progression)])
         from_end = bars - bar
         if from_end <= 3:
             degree = cadence[3 - from_end]
@@ -189,8 +149,8 @@ def compose(style: Style, duration: float, rng: np.random.Generator) -> Score:
     """Write a piece of about ``duration`` seconds in ``style``."""
     bars = count_bars(style.tempo, duration)
     clock = Clock(style.tempo, bars, style.swing)
-    chords = plan_harmony(style, bars, rng)
     intro = 2 if bars >= 8 else (1 if bars >= 5 else 0)
+    chords = plan_harmony(style, bars, intro, rng)
     levels = shape(bars)
     notes = write_bass(style, chords, clock, levels, rng)
     notes += write_accompaniment(style, chords, clock, levels, rng)
@@ -202,7 +162,9 @@ def compose(style: Style, duration: float, rng: np.random.Generator) -> Score:
     return Score(notes, chords, bars, beats, clock.duration)
 
 
-def write_bass(style, chords, clock, levels, rng) -> list[Note]:
+def write_bass(
+    style: Style, chords: list[Chord], clock: Clock, levels: np.ndarray, rng: np.random.Generator
+) -> list[Note]:
     """The bass line: roots, fifths and approach notes in octave 2."""
     voice = "piano" if style.texture == "piano" else "bass"
     figure = BASSLINES[style.texture][int(rng.integers(len(BASSLINES[style.texture])))]
@@ -227,7 +189,9 @@ def write_bass(style, chords, clock, levels, rng) -> list[Note]:
     return notes
 
 
-def write_accompaniment(style, chords, clock, levels, rng) -> list[Note]:
+def write_accompaniment(
+    style: Style, chords: list[Chord], clock: Clock, levels: np.ndarray, rng: np.random.Generator
+) -> list[Note]:
     """The harmony part: broken chords, pads, an ostinato or music-box arpeggios."""
     notes: list[Note] = []
     voicing = None
@@ -242,14 +206,20 @@ def write_accompaniment(style, chords, clock, levels, rng) -> list[Note]:
         bar_start, bar_len = clock.span(4 * bar, 4)
         final = bar == len(chords) - 1
         if texture in ("pad", "pulse") or final:
-            soft = 0.35 if texture == "pulse" else 0.6
+            soft = 0.2 if texture == "pulse" and not final else 0.6  # pulse: a quiet halo
             for i, pitch in enumerate(voicing):
                 voice = "pad" if texture in ("pad", "pulse") else _arp_voice(texture)
                 shift = 12 if texture == "music_box" else 0
                 onset = 0.06 * i if final and texture != "pad" else 0.0  # roll the last chord
                 start, gate = clock.span(4 * bar + onset, 4 - onset)
-                notes.append(Note(start, gate + 0.05, pitch + shift, soft * level, voice,
-                                  _spread(pitch)))
+                notes.append(
+                    Note(start, gate + 0.05, pitch + shift, soft * level, voice, _spread(pitch))
+                )
+            if texture == "pad":
+                # The top voice doubled an octave up, as strings divide: air over the chord.
+                start, gate = clock.span(4 * bar, 4)
+                top = voicing[-1] + 12
+                notes.append(Note(start, gate + 0.05, top, 0.4 * level, "pad", _spread(top)))
             if final or texture == "pad":
                 continue
         if texture == "piano":
@@ -257,26 +227,41 @@ def write_accompaniment(style, chords, clock, levels, rng) -> list[Note]:
                 if index is None:
                     continue
                 start = clock.at(4 * bar + slot / 2)
-                accent = 0.62 if slot % 2 == 0 else 0.5
+                accent = 0.48 if slot % 2 == 0 else 0.38
                 gate = bar_start + bar_len - start + 0.08  # the pedal holds until the bar ends
-                notes.append(Note(start, gate, extended[index], accent * level, "piano",
-                                  _spread(extended[index])))
+                notes.append(
+                    Note(
+                        start,
+                        gate,
+                        extended[index],
+                        accent * level,
+                        "piano",
+                        _spread(extended[index]),
+                    )
+                )
         elif texture == "pulse":
             step = 0.25 if slow else 0.5
             for i in range(int(4 / step)):
                 index = ostinato[i % len(ostinato)]
                 accent = 0.8 if ACCENTS[i % len(ACCENTS)] else 0.55
                 start, gate = clock.span(4 * bar + i * step, step * 0.8)
-                notes.append(Note(start, gate, extended[index] + 12, accent * level, "pluck",
-                                  -0.3))
+                notes.append(Note(start, gate, extended[index], accent * level, "pluck", -0.3))
         elif texture == "music_box":
             step = 0.5 if slow else 1.0
             for i in range(int(4 / step)):
                 index = (0, 1, 2, 3, 2, 1, 2, 1)[i]
                 start, gate = clock.span(4 * bar + i * step, step)
                 accent = 0.55 if i == 0 else 0.4
-                notes.append(Note(start, gate, extended[index] + 12, accent * level, "bell",
-                                  _spread(extended[index])))
+                notes.append(
+                    Note(
+                        start,
+                        gate,
+                        extended[index] + 12,
+                        accent * level,
+                        "bell",
+                        _spread(extended[index]),
+                    )
+                )
     return notes
 
 
@@ -287,16 +272,25 @@ def _arp_voice(texture: str) -> str:
 
 def _spread(pitch: int) -> float:
     """Pan by register, low notes a little left and high a little right, as on a stage."""
-    return float(np.interp(pitch, [48, 84], [-0.35, 0.35]))
+    return float(np.interp(pitch, [48, 84], [-0.5, 0.5]))
 
 
-def write_melody(style, chords, clock, levels, intro, rng) -> list[Note]:
+def write_melody(
+    style: Style,
+    chords: list[Chord],
+    clock: Clock,
+    levels: np.ndarray,
+    intro: int,
+    rng: np.random.Generator,
+) -> list[Note]:
     """A motif-based melody in 4-bar phrases (A A B A) that ends on the tonic."""
     bars = len(chords)
     scale = style.scale
     voice = {"piano": "piano", "pad": "lead", "pulse": "lead", "music_box": "bell"}[style.texture]
+    # The music box plays an octave up, where real ones sing; its line is
+    # written a fourth lower so that it does not end up shrill.
     shift = 12 if style.texture == "music_box" else 0
-    low, high = MELODY_RANGE
+    low, high = MELODY_RANGE if not shift else (MELODY_RANGE[0] - 4, MELODY_RANGE[1] - 7)
     density = style.density
     phrases = [_phrase(density, rng), _phrase(density, rng)]
     start_step = scale.nearest_chord_step(4, chords[min(intro, bars - 1)])
@@ -310,6 +304,7 @@ def write_melody(style, chords, clock, levels, intro, rng) -> list[Note]:
         rhythm, moves = phrase[position]
         chord = chords[bar]
         for (onset, length), move in zip(rhythm, moves, strict=True):
+            previous = step
             step += move
             pitch = scale.pitch(step, chord)
             # Elastic register: wandering too far pulls the line back.
@@ -319,20 +314,31 @@ def write_melody(style, chords, clock, levels, intro, rng) -> list[Note]:
                 step += 3 + abs(move)
             strong = onset % 2 == 0 or length >= 1.5
             if strong:
-                step = scale.nearest_chord_step(step, chord, prefer=move)
+                step = _land(scale, chord, step, previous)
             pitch = scale.pitch(step, chord)
             start, gate = clock.span(4 * bar + onset, length)
             velocity = (0.82 if onset % 2 == 0 else 0.72) * levels[bar]
             notes.append(Note(start, gate * 0.92, pitch + shift, velocity, voice, 0.12))
     if bars > 1:
         final = chords[-1]
-        step = scale.nearest_chord_step(step, final, prefer=-1)
-        while scale.pitch(step, final) % 12 != final.root:
-            step -= 1
+        roots = [s for s in range(step - 6, step + 7) if scale.pitch(s, final) % 12 == final.root]
+        step = min(roots, key=lambda s: (abs(s - step), s))
         start, gate = clock.span(4 * (bars - 1), 4)
-        notes.append(Note(start, gate * 0.9, scale.pitch(step, final) + shift, 0.7 * levels[-1],
-                          voice, 0.12))
+        notes.append(
+            Note(start, gate * 0.9, scale.pitch(step, final) + shift, 0.7 * levels[-1], voice, 0.12)
+        )
     return notes
+
+
+def _land(scale: Scale, chord: Chord, step: int, previous: int) -> int:
+    """The chord tone next to ``step`` (above or below) that the line reaches most smoothly.
+
+    A repeated note counts as a move of two steps, so the line prefers to keep
+    moving by step but would rather repeat than leap.
+    """
+    below = next(s for s in range(step, step - 8, -1) if scale.is_chord_step(s, chord))
+    above = next(s for s in range(step, step + 8) if scale.is_chord_step(s, chord))
+    return min((below, above), key=lambda s: (abs(s - previous) + 2 * (s == previous), s))
 
 
 def _phrase(density: str, rng: np.random.Generator) -> list[tuple[tuple, list[int]]]:
@@ -340,17 +346,26 @@ def _phrase(density: str, rng: np.random.Generator) -> list[tuple[tuple, list[in
     pool = RHYTHMS[density]
     motif = [pool[int(rng.integers(len(pool)))] for _ in range(2)]
     closing = CLOSINGS[int(rng.integers(len(CLOSINGS)))]
-    choices = np.array([-3, -2, -1, -1, 1, 1, 2, 3])
+    # Mostly steps, some thirds, the odd leap: the proportions of sung melodies.
+    choices = np.array([-3, -2, -1, 0, 1, 2, 3])
+    weights = np.array([0.04, 0.13, 0.31, 0.04, 0.31, 0.13, 0.04])
 
     def moves(rhythm) -> list[int]:
-        return [int(m) for m in rng.choice(choices, size=len(rhythm))]
+        return [int(m) for m in rng.choice(choices, size=len(rhythm), p=weights)]
 
     first, answer = moves(motif[0]), moves(motif[1])
     varied = [-m for m in first]  # the motif's rhythm again, its contour turned over
     return [(motif[0], first), (motif[1], answer), (motif[0], varied), (closing, moves(closing))]
 
 
-def write_drums(style, bars, clock, levels, intro, rng) -> list[Note]:
+def write_drums(
+    style: Style,
+    bars: int,
+    clock: Clock,
+    levels: np.ndarray,
+    intro: int,
+    rng: np.random.Generator,
+) -> list[Note]:
     """Drums: a driving kit for the pulse texture, brushed and quiet for the others."""
     driving = style.texture == "pulse"
     sixteenths = driving and style.tempo < 90
@@ -391,7 +406,8 @@ def humanise(notes: list[Note], rng: np.random.Generator) -> list[Note]:
     nudges = np.clip(rng.normal(0.0, 0.006, count), -0.018, 0.018)
     scales = np.clip(rng.normal(1.0, 0.06, count), 0.8, 1.2)
     return [
-        note._replace(time=max(0.0, note.time + float(d)),
-                      velocity=float(min(1.0, note.velocity * s)))
+        note._replace(
+            time=max(0.0, note.time + float(d)), velocity=float(min(1.0, note.velocity * s))
+        )
         for note, d, s in zip(notes, nudges, scales, strict=True)
     ]

@@ -46,14 +46,21 @@ def saw_table(freq: float, cutoff: float, order: int = 2) -> np.ndarray:
 
 def read(table: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """Linearly interpolated table lookup at ``phase`` (in cycles)."""
-    pos = (phase % 1.0) * TABLE
-    index = pos.astype(np.int64)
-    frac = pos - index
+    pos = phase * TABLE
+    whole = np.floor(pos)
+    pos -= whole
+    index = whole.astype(np.int64) & (TABLE - 1)  # wraps: TABLE is a power of two
     lower = table[index]
-    return lower + frac * (table[index + 1] - lower)
+    out = table[index + 1]
+    out -= lower
+    out *= pos
+    out += lower
+    return out
 
 
-def phases(freq: float, n: int, cents: float = 0.0, wobble: float = 0.0, start: float = 0.0):
+def phases(
+    freq: float, n: int, cents: float = 0.0, wobble: float = 0.0, start: float = 0.0
+) -> np.ndarray:
     """Phase in cycles of a tone detuned by ``cents``, with slow pitch wobble (in cents)."""
     ratio = 2.0 ** (cents / 1200.0)
     t = np.arange(n) / RATE
@@ -63,8 +70,9 @@ def phases(freq: float, n: int, cents: float = 0.0, wobble: float = 0.0, start: 
     return start + np.cumsum(freq * ratio * drift) / RATE
 
 
-def envelope(t: np.ndarray, attack: float, decay: float, sustain: float, gate: float,
-             release: float) -> np.ndarray:
+def envelope(
+    t: np.ndarray, attack: float, decay: float, sustain: float, gate: float, release: float
+) -> np.ndarray:
     """ADSR: linear attack, exponential decay to ``sustain``, cubic release after ``gate``."""
 
     def held(x):
@@ -105,7 +113,7 @@ def pad(pitch: int, gate: float, brightness: float, wobble: float) -> np.ndarray
     release = 1.4
     n = int((gate + release) * RATE)
     t = np.arange(n) / RATE
-    cutoff = 250.0 + 2200.0 * brightness
+    cutoff = 300.0 + 3000.0 * brightness
     dark, bright = saw_table(f, 0.4 * cutoff), saw_table(f, cutoff)
     attack = min(1.2, 0.45 * gate)
     opening = np.clip(t / (attack + 0.8), 0.0, 1.0) ** 0.7
@@ -121,12 +129,15 @@ def pluck(pitch: int, gate: float, brightness: float, wobble: float) -> np.ndarr
     f = hz(pitch)
     n = int((gate + 0.08) * RATE)
     t = np.arange(n) / RATE
-    cutoff = 600.0 + 3000.0 * brightness
-    snap = np.exp(-t / 0.05)
+    cutoff = 900.0 + 4000.0 * brightness
+    snap = np.exp(-t / 0.04)
     phase = phases(f, n)
-    tone = read(saw_table(f, cutoff), phase) * snap + read(saw_table(f, 0.3 * cutoff), phase) * (
-        1.0 - snap
-    )
+    # Odd harmonics only: a hollow, woody tone that stands apart from the saw pads.
+    k = np.arange(1, harmonic_count(f) + 1)
+    odd = (k % 2 == 1) / k
+    bright = wavetable(odd * lowpass(k * f, cutoff, 2))
+    dark = wavetable(odd * lowpass(k * f, 0.3 * cutoff, 2))
+    tone = read(bright, phase) * snap + read(dark, phase) * (1.0 - snap)
     return tone * envelope(t, 0.002, 0.22, 0.15, gate, 0.08)
 
 
@@ -161,7 +172,8 @@ def bell(pitch: int, gate: float, brightness: float, wobble: float) -> np.ndarra
     n = int(min(ring * 4.5, 6.0) * RATE)  # tines ring on whatever the gate
     t = np.arange(n) / RATE
     carrier = phases(f, n, wobble=wobble)
-    index = 2.2 * np.exp(-t / 0.12) + 0.25
+    # High tines get a gentler index so that their sidebands stay below Nyquist.
+    index = (2.2 * np.exp(-t / 0.12) + 0.25) * min(1.0, 1000.0 / f)
     tone = np.sin(2 * np.pi * carrier + index * np.sin(2 * np.pi * 3.5 * carrier))
     tone += 0.3 * np.sin(2 * np.pi * 5.4 * f * t) * np.exp(-t / 0.04)  # the metallic "tink"
     return tone * np.clip(t / 0.001, 0.0, 1.0) * np.exp(-t / ring) * tail(t, 0.02)
@@ -184,7 +196,7 @@ def kick(rng: np.random.Generator) -> np.ndarray:
     n = int(0.45 * RATE)
     t = np.arange(n) / RATE
     freq = 48.0 + 95.0 * np.exp(-t / 0.035)
-    body = np.sin(2 * np.pi * np.cumsum(freq) / RATE) * np.exp(-t / 0.2)
+    body = np.sin(2 * np.pi * np.cumsum(freq) / RATE) * np.exp(-t / 0.16)
     click = filtered(rng.standard_normal(n), lambda f: lowpass(f, 3000.0)) * np.exp(-t / 0.004)
     return (body + 0.25 * click) * tail(t, 0.02)
 

@@ -98,13 +98,12 @@ class Scale:
         """Whether a scale step belongs to ``chord``."""
         return self.pitch(step, chord) % 12 in chord.tones
 
-    def nearest_chord_step(self, step: int, chord: Chord, prefer: int = 0) -> int:
-        """The chord step closest to ``step``; ties go in the direction of ``prefer``."""
+    def nearest_chord_step(self, step: int, chord: Chord) -> int:
+        """The chord step closest to ``step``, the higher one on a tie."""
         for distance in range(7):
-            order = (distance, -distance) if prefer >= 0 else (-distance, distance)
-            for candidate in order:
-                if self.is_chord_step(step + candidate, chord):
-                    return step + candidate
+            for candidate in (step + distance, step - distance):
+                if self.is_chord_step(candidate, chord):
+                    return candidate
         return step
 
 

@@ -106,11 +106,8 @@ def synthesize(text: str, params: EspeakParams, seed: int) -> tuple[np.ndarray, 
     if not sys.executable:
         raise GeneratorError("espeak: cannot find a Python interpreter to run eSpeak NG in")
     settings = (params.voice, params.rate, params.pitch, params.range, seed & 0x7FFFFFFF)
-    command = [
-        sys.executable, "-I", "-S", "-c", _WORKER,
-        espeakng_loader.get_library_path(), espeakng_loader.get_data_path(),
-        *map(str, settings),
-    ]
+    library = (espeakng_loader.get_library_path(), espeakng_loader.get_data_path())
+    command = [sys.executable, "-I", "-S", "-c", _WORKER, *library, *map(str, settings)]
     # NUL would end the C string early and drop the rest of the line.
     spoken = text.replace("\0", " ").encode("utf-8")
     try:
@@ -142,7 +139,5 @@ class EspeakVoice(Generator):
         if not request.text.strip():
             raise GeneratorError("espeak: the line to speak is empty")
         audio, rate = synthesize(request.text, params, request.seed)
-        duration = shape_speech(
-            audio, rate, request.outputs["audio"], semitones=params.semitones
-        )
+        duration = shape_speech(audio, rate, request.outputs["audio"], semitones=params.semitones)
         return {"duration": round(duration, 6), "sample_rate": rate}

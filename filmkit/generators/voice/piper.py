@@ -60,8 +60,9 @@ class PiperParams(BaseModel):
     )
     formant: Formant = Field(
         "shifted",
-        description="'shifted' moves the formants with the pitch, so the voice reads as a "
-        "different (smaller or larger) person; 'preserved' keeps the speaker, retuned",
+        description="how far the formants follow the pitch shift: 'shifted' all the way "
+        "(a smaller or larger person), 'preserved' not at all (the same person, retuned), "
+        "or a number of semitones (pitch 12 with formant 3 turns the joe voice into a woman)",
     )
     noise_scale: float | None = Field(
         None,

@@ -16,7 +16,9 @@ import numpy as np
 from filmkit.errors import GeneratorError
 from filmkit.media import run_ffmpeg, write_wav
 
-Formant = Literal["preserved", "shifted"]
+# How far the formants (the vocal tract's resonances: the speaker's size) move
+# with a pitch shift: all the way, not at all, or by a number of semitones.
+Formant = Literal["preserved", "shifted"] | float
 
 PAD_SECONDS = 0.06
 PEAK_DBFS = -3.0
@@ -33,17 +35,34 @@ def shift_pitch(
     tempo: float = 1.0,
 ) -> np.ndarray:
     """Shift pitch by ``semitones`` and speed up by ``tempo`` with ffmpeg's rubberband."""
-    if semitones == 0.0 and tempo == 1.0:
+    if formant == "shifted":
+        moved = semitones
+    elif formant == "preserved":
+        moved = 0.0
+    else:
+        moved = float(formant)
+    if semitones == 0.0 and moved == 0.0 and tempo == 1.0:
         return audio
-    ratio = 2.0 ** (semitones / 12.0)
-    stretch = f"rubberband=pitch={ratio:.6f}:tempo={tempo:.6f}:formant={formant}:pitchq=quality"
+    # rubberband either moves the formants with the pitch or keeps them; a
+    # partial move is a formant-moving shift followed by a formant-keeping one.
+    stages = []
+    if moved != 0.0:
+        stages.append(stretch(moved, 1.0, "shifted"))
+    if semitones != moved or tempo != 1.0:
+        stages.append(stretch(semitones - moved, tempo, "preserved"))
     with tempfile.TemporaryDirectory(prefix="filmkit-voice-") as tmp:
         source, shaped = Path(tmp) / "in.f32", Path(tmp) / "out.f32"
         # Raw float32 in and out: no 16-bit rounding before the final write.
         audio.astype("<f4").tofile(source)
         raw = ["-f", "f32le", "-ar", str(rate), "-ac", "1"]
-        run_ffmpeg([*raw, "-i", str(source), "-af", stretch, *raw, str(shaped)])
+        run_ffmpeg([*raw, "-i", str(source), "-af", ",".join(stages), *raw, str(shaped)])
         return np.fromfile(shaped, dtype="<f4")
+
+
+def stretch(semitones: float, tempo: float, formant: str) -> str:
+    """One ffmpeg rubberband filter: pitch in semitones, tempo as a factor."""
+    ratio = 2.0 ** (semitones / 12.0)
+    return f"rubberband=pitch={ratio:.6f}:tempo={tempo:.6f}:formant={formant}:pitchq=quality"
 
 
 def trim_silence(audio: np.ndarray, rate: int, pad: float = PAD_SECONDS) -> np.ndarray:
