@@ -22,7 +22,7 @@ CALLS: list[str] = []
 class ToneParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pitch: float = Field(default=220.0, description="tone frequency")
-    speed: float = 1.0
+    speed: float = Field(default=1.0, description="speaking speed")
 
 
 class ToneVoice(Generator):
@@ -51,7 +51,7 @@ class ToneVoice(Generator):
 
 class SwatchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    hue: int = 0
+    hue: int = Field(default=0, description="unused tint")
 
 
 class SwatchImage(Generator):
@@ -79,7 +79,7 @@ class SwatchImage(Generator):
 
 class ChordParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    root: float = 110.0
+    root: float = Field(default=110.0, description="chord root in Hz")
 
 
 class ChordMusic(Generator):
