@@ -19,25 +19,57 @@ from filmkit.generators.base import Generator, Request
 from filmkit.generators.image.paint import SUPERSAMPLE, Canvas, Colour, colour, is_colour, stream
 
 SKIN = {
-    "porcelain": "#f4d9c8", "fair": "#ecc3a5", "light": "#dfae8b", "medium": "#c9906a",
-    "olive": "#b58a5f", "tan": "#a4704d", "brown": "#86543a", "dark": "#603b29",
+    "porcelain": "#f4d9c8",
+    "fair": "#ecc3a5",
+    "light": "#dfae8b",
+    "medium": "#c9906a",
+    "olive": "#b58a5f",
+    "tan": "#a4704d",
+    "brown": "#86543a",
+    "dark": "#603b29",
     "deep": "#45291d",
 }
 HAIR = {
-    "black": "#1d1714", "dark_brown": "#3a2518", "brown": "#62402a", "chestnut": "#7b4327",
-    "auburn": "#8c3b22", "ginger": "#b8612e", "blonde": "#c9a264", "ash_blonde": "#b4a27f",
-    "platinum": "#ddd2b6", "grey": "#9a9793", "white": "#dedbd4",
+    "black": "#1d1714",
+    "dark_brown": "#3a2518",
+    "brown": "#62402a",
+    "chestnut": "#7b4327",
+    "auburn": "#8c3b22",
+    "ginger": "#b8612e",
+    "blonde": "#c9a264",
+    "ash_blonde": "#b4a27f",
+    "platinum": "#ddd2b6",
+    "grey": "#9a9793",
+    "white": "#dedbd4",
 }
 EYES = {
-    "brown": "#5b3a22", "dark_brown": "#3b2416", "hazel": "#7a6234", "green": "#4f7a4b",
-    "blue": "#4a78ab", "grey": "#7a8a94", "amber": "#9a6a2a",
+    "brown": "#5b3a22",
+    "dark_brown": "#3b2416",
+    "hazel": "#7a6234",
+    "green": "#4f7a4b",
+    "blue": "#4a78ab",
+    "grey": "#7a8a94",
+    "amber": "#9a6a2a",
 }
 CLOTHES = {
-    "navy": "#27324d", "charcoal": "#393b40", "burgundy": "#6b2430", "olive": "#5d6138",
-    "mustard": "#b98b2e", "teal": "#2d6567", "cream": "#e3d8c2", "grey": "#8a8c8e",
-    "black": "#1f1f22", "white": "#eeede8", "camel": "#a8845a", "rust": "#9a4a2a",
-    "forest": "#2f4c36", "plum": "#5a3450", "slate": "#5a6a7a", "sky": "#8fb1cf",
-    "brick": "#8e4034", "sage": "#8a9a7c",
+    "navy": "#27324d",
+    "charcoal": "#393b40",
+    "burgundy": "#6b2430",
+    "olive": "#5d6138",
+    "mustard": "#b98b2e",
+    "teal": "#2d6567",
+    "cream": "#e3d8c2",
+    "grey": "#8a8c8e",
+    "black": "#1f1f22",
+    "white": "#eeede8",
+    "camel": "#a8845a",
+    "rust": "#9a4a2a",
+    "forest": "#2f4c36",
+    "plum": "#5a3450",
+    "slate": "#5a6a7a",
+    "sky": "#8fb1cf",
+    "brick": "#8e4034",
+    "sage": "#8a9a7c",
 }
 HAIR_STYLES = ("short", "long", "bob", "bald", "bun", "curly")
 
@@ -65,7 +97,9 @@ class Params(BaseModel):
     )
     tired: bool | None = Field(None, description="Heavy lids and dark circles under the eyes.")
     glasses: bool | None = Field(None, description="Wear glasses.")
-    clothing: str | None = Field(None, description=f"Clothing colour: #rrggbb or {', '.join(CLOTHES)}.")
+    clothing: str | None = Field(
+        None, description=f"Clothing colour: #rrggbb or {', '.join(CLOTHES)}."
+    )
     clothing_style: Literal["crew", "vneck", "collar", "jacket", "turtleneck"] | None = Field(
         None, description="Neckline / garment."
     )
@@ -133,66 +167,84 @@ class Person:
     volume: float
     part: float
     gaze: tuple[float, float]
+    lashes: float
+    tie: Colour | None
 
 
-def _pick(rng: np.random.Generator, options: Any, weights: Any = None) -> Any:
-    """One of ``options`` (a sequence or a dict's keys), optionally weighted."""
+def _choose(u: float, options: Any, weights: Any = None) -> Any:
+    """The option a uniform draw ``u`` in [0, 1) lands on, options optionally weighted."""
     keys = list(options)
-    p = None if weights is None else np.asarray(weights, float) / np.sum(weights)
-    return keys[int(rng.choice(len(keys), p=p))]
+    w = np.ones(len(keys)) if weights is None else np.asarray(weights, float)
+    cumulative = np.cumsum(w) / w.sum()
+    return keys[min(int(np.searchsorted(cumulative, u, side="right")), len(keys) - 1)]
 
 
 def resolve(params: Params, seed: int) -> Person:
-    """Fill every unset trait from the seed; draws are made whether or not they are used."""
-    rng = stream(seed, "person")
-    style = _pick(rng, HAIR_STYLES, [4, 3, 2, 1, 1.5, 1.5])
-    style = params.hair_style or style
-    age = params.age or _pick(rng, ("young", "middle", "old"), [3, 4, 2])
-    hair_name = _pick(rng, HAIR, [3, 4, 3, 2, 1, 1, 2, 1, 0.5, 0, 0])
-    hair = colour(params.hair_colour or hair_name, HAIR)
+    """Fill every unset trait from the seed.
+
+    A fixed sequence of draws is taken whatever the params say, so fixing one
+    trait (say ``glasses``) leaves the rest of the person as the seed made them.
+    """
+    draws = iter(stream(seed, "person").random(40))
+
+    def pick(given: Any, options: Any, weights: Any = None) -> Any:
+        u = next(draws)
+        return given if given is not None else _choose(u, options, weights)
+
+    def span(lo: float, hi: float) -> float:
+        return lo + (hi - lo) * float(next(draws))
+
+    style = pick(params.hair_style, HAIR_STYLES, [4, 3, 2, 1, 1.5, 1.5])
+    age = pick(params.age, ("young", "middle", "old"), [3, 4, 2])
+    hair = colour(pick(params.hair_colour, HAIR, [3, 4, 3, 2, 1, 1, 2, 1, 0.5, 0, 0]), HAIR)
+    greying = span(0.55, 0.85) if age == "old" else span(0.0, 0.25)
     if params.hair_colour is None and age != "young":
-        greying = float(rng.uniform(0.55, 0.85)) if age == "old" else float(rng.uniform(0, 0.25))
         hair = hair + (colour("#a9a6a1") - hair) * greying
-    else:
-        rng.uniform()
-    beardy = style in ("short", "bald", "curly")
-    facial = _pick(rng, ("none", "stubble", "moustache", "beard"), [6, 2, 1, 1.2] if beardy else [1, 0, 0, 0])
     feminine = style in ("long", "bob", "bun")
-    clothing = colour(params.clothing or _pick(rng, CLOTHES), CLOTHES)
-    garment = _pick(rng, ("crew", "vneck", "collar", "jacket", "turtleneck"), [3, 2, 2, 2, 1])
-    skin = colour(params.skin or _pick(rng, SKIN, [1, 3, 3, 2, 2, 2, 2, 1.5, 1]), SKIN)
+    beardy = style in ("short", "bald", "curly")
+    skin = colour(pick(params.skin, SKIN, [1, 3, 3, 2, 2, 2, 2, 1.5, 1]), SKIN)
     lip_tint = colour("#b4454f") if feminine else colour("#a2584f")
-    frame = colour(_pick(rng, ("#1c1a19", "#4a2f22", "#6d6a66", "#7a3b2a")))
+    tie = colour(pick(None, ("#6b1f2a", "#1f2c4d", "#2f4a34", "#5a4a2a", "#3a3a3f")))
     return Person(
         seed=seed,
         skin=skin,
         hair=np.clip(hair, 0, 1).astype(np.float32),
         hair_style=style,
-        eye=colour(params.eye_colour or _pick(rng, EYES, [4, 3, 2, 1.5, 2, 1, 0.5]), EYES),
+        eye=colour(pick(params.eye_colour, EYES, [4, 3, 2, 1.5, 2, 1, 0.5]), EYES),
         age=age,
-        tired=params.tired if params.tired is not None else bool(rng.random() < 0.25),
-        glasses=params.glasses if params.glasses is not None else bool(rng.random() < 0.3),
-        clothing=clothing,
-        shirt=colour(_pick(rng, ("#e9e6df", "#dfe6ee", "#f1ece1", "#c9d3dd"))),
-        clothing_style=params.clothing_style or garment,
-        brows=params.brows or _pick(rng, ("neutral", "worried", "raised", "stern"), [5, 2, 1, 1]),
-        facial_hair=params.facial_hair or facial,
-        face_shape=params.face_shape or _pick(rng, ("oval", "round", "square", "long")),
-        lips=np.clip(skin + (lip_tint - skin) * float(rng.uniform(0.35, 0.6)), 0, 1),
-        frame=frame,
-        round_glasses=bool(rng.random() < 0.4),
-        width=float(rng.uniform(0.94, 1.05)),
-        eye_size=float(rng.uniform(0.9, 1.1)),
-        eye_gap=float(rng.uniform(0.95, 1.05)),
-        nose_length=float(rng.uniform(0.9, 1.12)),
-        nose_width=float(rng.uniform(0.85, 1.2)),
-        mouth_width=float(rng.uniform(0.9, 1.1)),
-        lip_fullness=float(rng.uniform(0.8, 1.2)) * (1.1 if feminine else 0.95),
-        brow_weight=float(rng.uniform(0.8, 1.2)) * (0.85 if feminine else 1.1),
-        neck_width=float(rng.uniform(0.9, 1.08)) * (0.92 if feminine else 1.05),
-        volume=float(rng.uniform(0.8, 1.2)),
-        part=float(_pick(rng, (-1.0, 1.0, 0.0), [2, 2, 1])),
-        gaze=(float(rng.uniform(-0.12, 0.12)), float(rng.uniform(-0.05, 0.08))),
+        tired=pick(params.tired, (True, False), [1, 3]),
+        glasses=pick(params.glasses, (True, False), [3, 7]),
+        clothing=colour(pick(params.clothing, CLOTHES), CLOTHES),
+        shirt=colour(pick(None, ("#e9e6df", "#dfe6ee", "#f1ece1", "#c9d3dd"))),
+        clothing_style=pick(
+            params.clothing_style,
+            ("crew", "vneck", "collar", "jacket", "turtleneck"),
+            [3, 2, 2, 2, 1],
+        ),
+        brows=pick(params.brows, ("neutral", "worried", "raised", "stern"), [5, 2, 1, 1]),
+        facial_hair=pick(
+            params.facial_hair,
+            ("none", "stubble", "moustache", "beard"),
+            [6, 2, 1, 1.2] if beardy else [1, 0, 0, 0],
+        ),
+        face_shape=pick(params.face_shape, ("oval", "round", "square", "long")),
+        lips=np.clip(skin + (lip_tint - skin) * span(0.45, 0.7), 0, 1),
+        frame=colour(pick(None, ("#1c1a19", "#4a2f22", "#6d6a66", "#7a3b2a"))),
+        round_glasses=pick(None, (True, False), [2, 3]),
+        width=span(0.94, 1.05),
+        eye_size=span(0.9, 1.1),
+        eye_gap=span(0.95, 1.05),
+        nose_length=span(0.9, 1.12),
+        nose_width=span(0.85, 1.2),
+        mouth_width=span(0.9, 1.1),
+        lip_fullness=span(0.8, 1.2) * (1.1 if feminine else 0.95),
+        brow_weight=span(0.8, 1.2) * (0.85 if feminine else 1.1),
+        neck_width=span(0.9, 1.08) * (0.92 if feminine else 1.05),
+        volume=span(0.8, 1.2),
+        part=pick(None, (-1.0, 1.0, 0.0), [2, 2, 1]),
+        gaze=(span(-0.12, 0.12), span(-0.05, 0.08)),
+        lashes=span(0.8, 1.0) if feminine else span(0.25, 0.45),
+        tie=pick(None, (tie, None), [3, 2]),
     )
 
 
@@ -204,7 +256,9 @@ def _bbox(diff: np.ndarray, x0: int, x1: int) -> tuple[int, int, int, int] | Non
     return x0 + int(xs.min()), int(ys.min()), x0 + int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def _union(a: tuple[int, ...], b: tuple[int, ...] | None, pad: int, size: tuple[int, int]) -> list[int]:
+def _union(
+    a: tuple[int, ...], b: tuple[int, ...] | None, pad: int, size: tuple[int, int]
+) -> list[int]:
     """Union of two boxes, padded and clipped to the image."""
     if b is not None:
         a = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
@@ -224,25 +278,24 @@ class ProceduralFace(Generator):
 
     def generate(self, request: Request) -> dict[str, Any]:
         """Paint the three frames and report where mouth and eyes are."""
-        from filmkit.generators.image.portrait import paint_portrait
+        from filmkit.generators.image.portrait import paint_portraits
 
         assert isinstance(request.params, Params)
         size = request.size or (768, 768)
         person = resolve(request.params, request.seed)
         big = (size[0] * SUPERSAMPLE, size[1] * SUPERSAMPLE)
-        frames = {}
-        for name, eyes_open, mouth_open in (
-            ("image", True, False), ("mouth_open", True, True), ("blink", False, False)
-        ):
-            canvas, layout = paint_portrait(person, Canvas(*big), eyes_open, mouth_open)
-            frames[name] = canvas.image(size)
-            request.progress(len(frames) / 3)
+        variants = (("image", True, False), ("mouth_open", True, True), ("blink", False, False))
+        canvases, layout = paint_portraits(person, Canvas(*big), variants)
+        frames = {name: canvas.image(size) for name, canvas in canvases.items()}
+        request.progress(1.0)
         for name, img in frames.items():
-            img.save(request.outputs[name], format="PNG", optimize=False)
+            img.save(request.outputs[name], format="PNG", compress_level=3)
         return self._boxes(frames, layout.boxes(1 / SUPERSAMPLE), size)
 
     @staticmethod
-    def _boxes(frames: dict[str, Any], boxes: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    def _boxes(
+        frames: dict[str, Any], boxes: dict[str, Any], size: tuple[int, int]
+    ) -> dict[str, Any]:
         """Geometric feature boxes grown to cover every pixel the frames differ in."""
         base = np.asarray(frames["image"], np.int16)
         talk = np.abs(np.asarray(frames["mouth_open"], np.int16) - base).sum(axis=2)

@@ -1,4 +1,4 @@
-"""Proportions of a portrait and the large forms: head, ears, neck and clothing.
+"""Proportions of a portrait and the large forms: head, ears and neck.
 
 Positions follow classical head proportions (eyes half way down the head,
 nose and mouth at fixed fractions towards the chin) scaled by the person's
@@ -16,14 +16,10 @@ import numpy as np
 from filmkit.generators.image.face import Person
 from filmkit.generators.image.paint import (
     Canvas,
-    Colour,
     Mask,
     curve,
-    linear,
     mix,
     noise,
-    radial,
-    scale,
     smoothstep,
     stream,
 )
@@ -69,17 +65,31 @@ class Layout:
         """Proportions for ``person`` on a canvas of the given size."""
         s = min(width, height)
         wf, hf, jaw, chin = SHAPES[person.face_shape]
-        a, b = 0.165 * s * wf * person.width, 0.235 * s * hf
-        cx, cy = width / 2, height * 0.41
-        eye_w = 0.2 * a * person.eye_size
+        a, b = 0.175 * s * wf * person.width, 0.248 * s * hf
+        cx, cy = width / 2, height * 0.405
+        eye_w = 0.21 * a * person.eye_size
         nose_y = cy + 0.40 * b * person.nose_length
         return cls(
-            cx=cx, cy=cy, a=a, b=b, jaw=jaw, chin=chin,
-            eye_y=cy + 0.03 * b, eye_dx=0.4 * a * person.eye_gap, eye_w=eye_w, eye_h=0.42 * eye_w,
-            brow_y=cy - 0.17 * b, nose_y=nose_y, nose_w=0.2 * a * person.nose_width,
-            mouth_y=nose_y + 0.34 * (cy + b - nose_y), mouth_w=0.35 * a * person.mouth_width,
-            lip_h=0.075 * a * person.lip_fullness, neck_w=0.55 * a * person.neck_width,
-            neck_y=cy + 1.42 * b, shoulder_w=2.75 * a, height=height,
+            cx=cx,
+            cy=cy,
+            a=a,
+            b=b,
+            jaw=jaw,
+            chin=chin,
+            eye_y=cy + 0.03 * b,
+            eye_dx=0.4 * a * person.eye_gap,
+            eye_w=eye_w,
+            eye_h=0.42 * eye_w,
+            brow_y=cy - 0.17 * b,
+            nose_y=nose_y,
+            nose_w=0.2 * a * person.nose_width,
+            mouth_y=nose_y + 0.34 * (cy + b - nose_y),
+            mouth_w=0.35 * a * person.mouth_width,
+            lip_h=0.09 * a * person.lip_fullness,
+            neck_w=0.55 * a * person.neck_width,
+            neck_y=cy + 1.3 * b,
+            shoulder_w=2.75 * a,
+            height=height,
         )
 
     def outline(self, grow: float = 0.0, n: int = 180) -> list[tuple[float, float]]:
@@ -87,7 +97,7 @@ class Layout:
         t = np.linspace(0, 2 * math.pi, n, endpoint=False)
         s, c = np.sin(t), -np.cos(t)
         lower = c > 0
-        p = np.where(lower, self.chin, 2.0)
+        p = np.where(lower, self.chin, 2.25)
         xs = np.sign(s) * np.abs(s) ** (2 / p)
         ys = np.sign(c) * np.abs(c) ** (2 / p)
         taper = 1 - self.jaw * np.clip(ys, 0, 1) ** 1.6
@@ -99,18 +109,33 @@ class Layout:
         """Half the face's width at height ``y`` (to place ears, hair, lines)."""
         pts = np.asarray(self.outline(n=360))
         right = pts[pts[:, 0] >= self.cx]
-        return float(np.interp(y, np.sort(right[:, 1]), right[np.argsort(right[:, 1]), 0]) - self.cx)
+        return float(
+            np.interp(y, np.sort(right[:, 1]), right[np.argsort(right[:, 1]), 0]) - self.cx
+        )
 
     def boxes(self, factor: float) -> dict[str, list[tuple[int, int, int, int]] | tuple[int, ...]]:
         """Boxes around mouth and eyes, scaled by ``factor``, for the metadata."""
+
         def box(x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
-            return (int(x0 * factor), int(y0 * factor), math.ceil(x1 * factor), math.ceil(y1 * factor))
+            return (
+                int(x0 * factor),
+                int(y0 * factor),
+                math.ceil(x1 * factor),
+                math.ceil(y1 * factor),
+            )
 
         w, h = self.eye_w * 1.25, self.eye_h * 1.7
-        eyes = [box(x - w, self.eye_y - h, x + w, self.eye_y + h * 0.9)
-                for x in (self.cx - self.eye_dx, self.cx + self.eye_dx)]
+        eyes = [
+            box(x - w, self.eye_y - h, x + w, self.eye_y + h * 0.9)
+            for x in (self.cx - self.eye_dx, self.cx + self.eye_dx)
+        ]
         mw = self.mouth_w * 1.2
-        mouth = box(self.cx - mw, self.mouth_y - self.lip_h * 2.2, self.cx + mw, self.mouth_y + self.lip_h * 5)
+        mouth = box(
+            self.cx - mw,
+            self.mouth_y - self.lip_h * 2.2,
+            self.cx + mw,
+            self.mouth_y + self.lip_h * 5,
+        )
         return {"eyes": eyes, "mouth": mouth}
 
 
@@ -123,7 +148,9 @@ def skin_ramp(person: Person, light: np.ndarray) -> np.ndarray:
     return mix(lit, bright, smoothstep(0.62, 1.0, light))
 
 
-def form_light(mask: Mask, cx: float, cy: float, rx: float, ry: float, flat: float = 0.85) -> np.ndarray:
+def form_light(
+    mask: Mask, cx: float, cy: float, rx: float, ry: float, flat: float = 0.85
+) -> np.ndarray:
     """Lambert light on an ellipsoid centred at (cx, cy), over the mask's patch."""
     xs, ys = mask.grid()
     nx, ny = (xs - cx) / rx, (ys - cy) / ry
@@ -147,13 +174,21 @@ def paint_head(person: Person, canvas: Canvas, lay: Layout, texture: np.ndarray)
     # Rosy cheeks and a cooler jaw break the single-ellipsoid look.
     rosy = np.array([0.78, 0.36, 0.34], np.float32)
     for side in (-1, 1):
-        cheek = canvas.ellipse(lay.cx + side * 0.55 * lay.a, lay.nose_y - 0.1 * lay.b, 0.28 * lay.a,
-                               0.2 * lay.b, 0.18 * lay.a)
+        cheek = canvas.ellipse(
+            lay.cx + side * 0.55 * lay.a,
+            lay.nose_y - 0.1 * lay.b,
+            0.28 * lay.a,
+            0.2 * lay.b,
+            0.18 * lay.a,
+        )
         canvas.shade(cheek.times(head), rosy, 0.13)
     jaw = canvas.polygon(lay.outline(), 0.1 * lay.a).times(head)
     chin_zone = smoothstep(lay.mouth_y, lay.cy + lay.b, jaw.grid()[1])
-    canvas.shade(jaw.weighted((1 - jaw.values) * 3.2 * (0.4 + chin_zone)),
-                 skin_ramp(person, np.float32(0.1)), 0.4)
+    canvas.shade(
+        jaw.weighted((1 - jaw.values) * 3.2 * (0.4 + chin_zone)),
+        skin_ramp(person, np.float32(0.1)),
+        0.4,
+    )
     return head
 
 
@@ -163,15 +198,29 @@ def paint_ears(person: Person, canvas: Canvas, lay: Layout) -> None:
     for side in (-1, 1):
         root = lay.cx + side * lay.half_width((top + bottom) / 2) * 0.94
         out = root + side * 0.2 * lay.a
-        shape = curve([(root, top), (out + side * 0.02 * lay.a, top - 0.12 * lay.b),
-                       (out + side * 0.04 * lay.a, bottom - 0.2 * lay.b), (out - side * 0.08 * lay.a, bottom),
-                       (root, bottom - 0.02 * lay.b)], 40)
+        shape = curve(
+            [
+                (root, top),
+                (out + side * 0.02 * lay.a, top - 0.12 * lay.b),
+                (out + side * 0.04 * lay.a, bottom - 0.2 * lay.b),
+                (out - side * 0.08 * lay.a, bottom),
+                (root, bottom - 0.02 * lay.b),
+            ],
+            40,
+        )
         ear = canvas.polygon(shape, 0.8)
-        light = form_light(ear, root + side * 0.1 * lay.a, (top + bottom) / 2, 0.2 * lay.a, 0.35 * lay.b)
+        light = form_light(
+            ear, root + side * 0.1 * lay.a, (top + bottom) / 2, 0.2 * lay.a, 0.35 * lay.b
+        )
         canvas.fill(ear, skin_ramp(person, 0.35 + 0.5 * light))
         canvas.shade(ear, np.array([0.8, 0.35, 0.32], np.float32), 0.12)
-        bowl = canvas.ellipse(root + side * 0.1 * lay.a, (top + bottom) / 2 + 0.03 * lay.b,
-                              0.055 * lay.a, 0.14 * lay.b, 0.04 * lay.a)
+        bowl = canvas.ellipse(
+            root + side * 0.1 * lay.a,
+            (top + bottom) / 2 + 0.03 * lay.b,
+            0.055 * lay.a,
+            0.14 * lay.b,
+            0.04 * lay.a,
+        )
         canvas.shade(bowl.times(ear), skin_ramp(person, np.float32(0.05)), 0.55)
         rim = canvas.line(shape[2:30], 0.025 * lay.a, 0.015 * lay.a).times(ear)
         canvas.shade(rim, skin_ramp(person, np.float32(0.95)), 0.35)
@@ -180,9 +229,16 @@ def paint_ears(person: Person, canvas: Canvas, lay: Layout) -> None:
 def paint_neck(person: Person, canvas: Canvas, lay: Layout, texture: np.ndarray) -> None:
     """Neck and upper chest, darkened where the head shades them."""
     w, top, base = lay.neck_w, lay.cy + 0.45 * lay.b, lay.neck_y
-    flare = lay.shoulder_w * 0.9
-    left = curve([(lay.cx - w, top), (lay.cx - w * 0.96, base - 0.1 * lay.b),
-                  (lay.cx - w * 1.3, base + 0.08 * lay.b), (lay.cx - flare, base + 0.3 * lay.b)], 20)
+    flare = lay.shoulder_w * 0.6
+    left = curve(
+        [
+            (lay.cx - w, top),
+            (lay.cx - w * 0.96, base - 0.1 * lay.b),
+            (lay.cx - w * 1.3, base + 0.08 * lay.b),
+            (lay.cx - flare, base + 0.3 * lay.b),
+        ],
+        20,
+    )
     right = [(2 * lay.cx - x, y) for x, y in left[::-1]]
     outline = left + [(lay.cx - flare, lay.height), (lay.cx + flare, lay.height)] + right
     neck = canvas.polygon(outline, 0.8)
@@ -195,97 +251,3 @@ def paint_neck(person: Person, canvas: Canvas, lay: Layout, texture: np.ndarray)
     canvas.shade(shadow.times(neck), skin_ramp(person, np.float32(0.02)), 0.55)
     notch = canvas.ellipse(lay.cx, base + 0.06 * lay.b, 0.16 * w, 0.05 * lay.b, 0.06 * lay.a)
     canvas.shade(notch.times(neck), skin_ramp(person, np.float32(0.1)), 0.35)
-
-
-def _body_outline(lay: Layout, neckline: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Shoulders and torso down to the frame's bottom edge, closed over ``neckline``."""
-    sw, y0 = lay.shoulder_w, lay.neck_y
-    left = curve([(lay.cx - sw, lay.height), (lay.cx - sw * 1.02, y0 + 0.3 * lay.b),
-                  (lay.cx - sw * 0.85, y0 + 0.02 * lay.b), (neckline[0][0], neckline[0][1])], 28)
-    right = [(2 * lay.cx - x, y) for x, y in left[::-1]]
-    return left + neckline + right
-
-
-def _neckline(person: Person, lay: Layout) -> list[tuple[float, float]]:
-    """The garment's top edge from left to right across the neck."""
-    w, base, b = lay.neck_w, lay.neck_y, lay.b
-    style = person.clothing_style
-    if style == "vneck":
-        return curve([(lay.cx - w * 1.2, base - 0.04 * b), (lay.cx - w * 0.3, base + 0.2 * b),
-                      (lay.cx, base + 0.42 * b)], 10) + curve(
-            [(lay.cx, base + 0.42 * b), (lay.cx + w * 0.3, base + 0.2 * b), (lay.cx + w * 1.2, base - 0.04 * b)], 10)
-    if style == "turtleneck":
-        return curve([(lay.cx - w * 1.08, base - 0.34 * b), (lay.cx, base - 0.26 * b),
-                      (lay.cx + w * 1.08, base - 0.34 * b)], 16)
-    return curve([(lay.cx - w * 1.25, base - 0.05 * b), (lay.cx, base + 0.16 * b),
-                  (lay.cx + w * 1.25, base - 0.05 * b)], 16)
-
-
-def _shade_cloth(person: Person, canvas: Canvas, mask: Mask, base: Colour, lay: Layout) -> None:
-    """Soft light on fabric: lit from the upper left, darker low and at the sides, woven noise."""
-    xs, ys = mask.grid()
-    light = 0.55 + 0.35 * (1 - linear(mask, (lay.cx - lay.shoulder_w, lay.neck_y), (lay.cx + lay.shoulder_w,
-                                                                                  lay.height)))
-    light = light - 0.25 * smoothstep(0.6, 1.05, np.abs(xs - lay.cx) / lay.shoulder_w)
-    weave = noise(stream(person.seed, "cloth"), *mask.values.shape, lay.a * 0.05, octaves=2)
-    light = light * (0.95 + 0.1 * weave)
-    dark, bright = scale(base, 0.45), base + (1 - base) * 0.22
-    canvas.fill(mask, mix(mix(dark, base, smoothstep(0.2, 0.75, light)), bright, smoothstep(0.75, 1.1, light)))
-
-
-def paint_clothes(person: Person, canvas: Canvas, lay: Layout) -> None:
-    """Garment over the shoulders with folds, a neckline per style and a collar where apt."""
-    w, base, b = lay.neck_w, lay.neck_y, lay.b
-    body = canvas.polygon(_body_outline(lay, _neckline(person, lay)), 0.8)
-    _shade_cloth(person, canvas, body, person.clothing, lay)
-    dark = scale(person.clothing, 0.4)
-    for side in (-1, 1):
-        fold = curve([(lay.cx + side * lay.shoulder_w * 0.72, lay.height),
-                      (lay.cx + side * lay.shoulder_w * 0.62, base + 0.7 * b),
-                      (lay.cx + side * w * 1.6, base + 0.35 * b)], 16)
-        canvas.shade(canvas.line(fold, 0.06 * lay.a, 0.05 * lay.a).times(body), dark, 0.35)
-    style = person.clothing_style
-    if style == "crew":
-        band = canvas.line(_neckline(person, lay), 0.07 * lay.a, 0.6)
-        canvas.shade(band.times(body), scale(person.clothing, 0.8), 0.6)
-    elif style == "turtleneck":
-        for k in range(1, 4):
-            y = base - 0.34 * b + k * 0.08 * b
-            fold = curve([(lay.cx - w * 1.05, y), (lay.cx, y + 0.08 * b), (lay.cx + w * 1.05, y)], 12)
-            canvas.shade(canvas.line(fold, 0.03 * lay.a, 0.025 * lay.a).times(body), dark, 0.3)
-    elif style in ("collar", "jacket"):
-        _paint_collar(person, canvas, lay, body)
-
-
-def _paint_collar(person: Person, canvas: Canvas, lay: Layout, body: Mask) -> None:
-    """Shirt collar points, and for a jacket, a shirt front framed by lapels."""
-    w, base, b = lay.neck_w, lay.neck_y, lay.b
-    jacket = person.clothing_style == "jacket"
-    shirt = person.shirt if jacket else person.clothing
-    if jacket:
-        front = canvas.polygon([(lay.cx - w * 1.2, base - 0.04 * b), (lay.cx + w * 1.2, base - 0.04 * b),
-                                (lay.cx + w * 0.55, lay.height), (lay.cx - w * 0.55, lay.height)], 0.8)
-        _shade_cloth(person, canvas, front, shirt, lay)
-        for side in (-1, 1):
-            lapel = canvas.polygon([(lay.cx + side * w * 1.25, base - 0.1 * b),
-                                    (lay.cx + side * w * 0.55, base + 0.85 * b),
-                                    (lay.cx + side * w * 0.5, lay.height),
-                                    (lay.cx + side * w * 2.3, lay.height),
-                                    (lay.cx + side * w * 2.1, base + 0.1 * b)], 0.8)
-            _shade_cloth(person, canvas, lapel, person.clothing, lay)
-            edge = canvas.line([(lay.cx + side * w * 1.25, base - 0.1 * b),
-                                (lay.cx + side * w * 0.55, base + 0.85 * b),
-                                (lay.cx + side * w * 0.5, lay.height)], 0.05 * lay.a, 0.04 * lay.a)
-            canvas.shade(edge.times(lapel), scale(person.clothing, 0.45), 0.6)
-    for side in (-1, 1):
-        point = [(lay.cx + side * w * 1.12, base - 0.2 * b), (lay.cx + side * w * 0.05, base + 0.12 * b),
-                 (lay.cx + side * w * 0.75, base + 0.3 * b), (lay.cx + side * w * 1.4, base + 0.02 * b)]
-        flap = canvas.polygon(point, 0.8)
-        canvas.shade(canvas.polygon([(x + side * 0.04 * lay.a, y + 0.05 * b) for x, y in point],
-                                    0.05 * lay.a).times(body), scale(shirt, 0.35), 0.45)
-        light = 0.75 + 0.3 * radial(flap, (lay.cx + side * w * 0.8, base), w)
-        canvas.fill(flap, mix(scale(shirt, 0.7), shirt, light))
-        canvas.shade(canvas.line(point + point[:1], 0.02 * lay.a, 0.6).times(flap), scale(shirt, 0.6), 0.6)
-    if not jacket:
-        placket = canvas.line([(lay.cx, base + 0.12 * b), (lay.cx, lay.height)], 0.025 * lay.a, 0.6)
-        canvas.shade(placket.times(body), scale(shirt, 0.55), 0.5)

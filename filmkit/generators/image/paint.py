@@ -40,7 +40,9 @@ def is_colour(value: str, palette: Mapping[str, str]) -> bool:
     return value.lower() in palette or bool(_HEX.match(value))
 
 
-def colour(value: str | Sequence[float] | np.ndarray, palette: Mapping[str, str] | None = None) -> Colour:
+def colour(
+    value: str | Sequence[float] | np.ndarray, palette: Mapping[str, str] | None = None
+) -> Colour:
     """Parse a palette name, ``#rrggbb`` or float triple into a float32 RGB vector."""
     if isinstance(value, str):
         value = (palette or {}).get(value.lower(), value)
@@ -71,14 +73,16 @@ def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def noise(rng: np.random.Generator, height: int, width: int, cell: float, octaves: int = 1) -> np.ndarray:
+def noise(
+    rng: np.random.Generator, height: int, width: int, cell: float, octaves: int = 1
+) -> np.ndarray:
     """Smooth value noise in [0, 1]; ``cell`` is the feature size in pixels."""
     total = np.zeros((height, width), np.float32)
     weight = 0.0
     for octave in range(octaves):
         size = max(cell / 2**octave, 1.0)
         grid = rng.random((int(height / size) + 3, int(width / size) + 3), dtype=np.float32)
-        big = Image.fromarray(grid, "F").resize(
+        big = Image.fromarray(np.ascontiguousarray(grid, np.float32)).resize(
             (int(grid.shape[1] * size), int(grid.shape[0] * size)), Image.Resampling.BICUBIC
         )
         amp = 0.5**octave
@@ -91,7 +95,7 @@ def blur(values: np.ndarray, radius: float) -> np.ndarray:
     """Gaussian blur of a [0, 1] float array (through 8 bits, ample for masks)."""
     if radius <= 0:
         return values
-    img = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8), "L")
+    img = Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
     return np.asarray(img.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255
 
 
@@ -130,7 +134,11 @@ class Mask:
 
     def weighted(self, weights: np.ndarray) -> Mask:
         """Scaled pixel by pixel by an array laid over (or broadcast across) the patch."""
-        return Mask(np.broadcast_to(self.values * weights, self.values.shape).astype(np.float32), self.x0, self.y0)
+        return Mask(
+            np.broadcast_to(self.values * weights, self.values.shape).astype(np.float32),
+            self.x0,
+            self.y0,
+        )
 
     def minus(self, other: Mask) -> Mask:
         """This mask with ``other`` cut out of it."""
@@ -173,16 +181,37 @@ def radial(mask: Mask, centre: Sequence[float], rx: float, ry: float | None = No
 def curve(points: Sequence[Sequence[float]], n: int = 24) -> list[tuple[float, float]]:
     """Sample a Bezier curve of any degree through its control points."""
     pts = np.asarray(points, np.float64)
+    degree = len(pts) - 1
+    t = np.linspace(0, 1, n)[:, None]
+    k = np.arange(degree + 1)[None, :]
+    weights = (
+        np.array([math.comb(degree, i) for i in range(degree + 1)]) * t**k * (1 - t) ** (degree - k)
+    )
+    return list(map(tuple, (weights @ pts).tolist()))
+
+
+def spline(points: Sequence[Sequence[float]], per_segment: int = 8) -> list[tuple[float, float]]:
+    """A smooth Catmull-Rom curve passing through every point."""
+    pts = np.asarray(points, np.float64)
+    padded = np.concatenate([pts[:1] * 2 - pts[1:2], pts, pts[-1:] * 2 - pts[-2:-1]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
     out = []
-    for t in np.linspace(0, 1, n):
-        p = pts.copy()
-        while len(p) > 1:
-            p = p[:-1] * (1 - t) + p[1:] * t
-        out.append((float(p[0, 0]), float(p[0, 1])))
+    for i in range(1, len(padded) - 2):
+        p0, p1, p2, p3 = padded[i - 1 : i + 3]
+        seg = 0.5 * (
+            2 * p1
+            + (p2 - p0) * t
+            + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+            + (3 * p1 - p0 - 3 * p2 + p3) * t**3
+        )
+        out.extend(map(tuple, seg.tolist()))
+    out.append(tuple(pts[-1].tolist()))
     return out
 
 
-def tapered(path: Sequence[tuple[float, float]], widths: Sequence[float]) -> list[tuple[float, float]]:
+def tapered(
+    path: Sequence[tuple[float, float]], widths: Sequence[float]
+) -> list[tuple[float, float]]:
     """Polygon outlining a stroke along ``path`` whose width varies per point."""
     pts = np.asarray(path, np.float64)
     tangent = np.gradient(pts, axis=0)
@@ -195,13 +224,24 @@ def tapered(path: Sequence[tuple[float, float]], widths: Sequence[float]) -> lis
 class Canvas:
     """A float RGBA painting surface with premultiplied colour."""
 
-    def __init__(self, width: int, height: int, background: Colour | None = None) -> None:
+    def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self.rgb = np.zeros((height, width, 3), np.float32)
         self.alpha = np.zeros((height, width), np.float32)
-        if background is not None:
-            self.rgb[:] = background
-            self.alpha[:] = 1
+
+    @classmethod
+    def opaque(cls, rgb: np.ndarray) -> Canvas:
+        """A fully covered canvas holding the image ``rgb`` (height, width, 3)."""
+        canvas = cls(rgb.shape[1], rgb.shape[0])
+        canvas.rgb = np.ascontiguousarray(rgb, np.float32)
+        canvas.alpha = np.ones(rgb.shape[:2], np.float32)
+        return canvas
+
+    def copy(self) -> Canvas:
+        """An independent copy (to branch variants off a shared base)."""
+        twin = Canvas(self.width, self.height)
+        twin.rgb, twin.alpha = self.rgb.copy(), self.alpha.copy()
+        return twin
 
     def mask(self, draw: Draw, blur_radius: float = 0.0) -> Mask:
         """Rasterise ``draw`` (Pillow calls in canvas pixels) into a mask patch."""
@@ -216,18 +256,57 @@ class Canvas:
         patch = np.asarray(img.crop((x0, y0, x1, y1)), np.float32) / 255
         return Mask(blur(patch, blur_radius), x0, y0)
 
+    def _shape(
+        self,
+        points: Sequence[tuple[float, float]],
+        reach: float,
+        blur_radius: float,
+        render: Callable[[ImageDraw.ImageDraw, list[tuple[float, float]], int], None],
+    ) -> Mask:
+        """Rasterise a shape lying within ``reach`` of ``points`` into a patch just big enough."""
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        pad = reach + math.ceil(blur_radius * 3) + 2
+        x0, y0 = (
+            max(math.floor(pts[:, 0].min() - pad), 0),
+            max(math.floor(pts[:, 1].min() - pad), 0),
+        )
+        x1 = min(math.ceil(pts[:, 0].max() + pad), self.width)
+        y1 = min(math.ceil(pts[:, 1].max() + pad), self.height)
+        if x1 <= x0 or y1 <= y0:
+            return Mask(np.zeros((1, 1), np.float32))
+        # Very soft shapes are drawn small, blurred small and enlarged: same look, far cheaper.
+        k = min(max(int(blur_radius / 6), 1), 8)
+        w, h = x1 - x0, y1 - y0
+        img = Image.new("L", (math.ceil(w / k), math.ceil(h / k)), 0)
+        render(ImageDraw.Draw(img), [((float(x) - x0) / k, (float(y) - y0) / k) for x, y in pts], k)
+        if blur_radius > 0:
+            img = img.filter(ImageFilter.GaussianBlur(blur_radius / k))
+        if k > 1:
+            img = img.resize((w, h), Image.Resampling.BILINEAR, box=(0, 0, w / k, h / k))
+        return Mask(np.asarray(img, np.float32) / 255, x0, y0)
+
     def polygon(self, points: Sequence[tuple[float, float]], blur_radius: float = 0.0) -> Mask:
         """Mask of a filled polygon."""
-        return self.mask(lambda d: d.polygon(list(points), fill=255), blur_radius)
+        return self._shape(points, 1, blur_radius, lambda d, pts, k: d.polygon(pts, fill=255))
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, blur_radius: float = 0.0) -> Mask:
         """Mask of a filled ellipse."""
-        return self.mask(lambda d: d.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=255), blur_radius)
+        corners = [(cx - rx, cy - ry), (cx + rx, cy + ry)]
+        return self._shape(
+            corners, 1, blur_radius, lambda d, pts, k: d.ellipse([*pts[0], *pts[1]], fill=255)
+        )
 
-    def line(self, points: Sequence[tuple[float, float]], width: float, blur_radius: float = 0.0) -> Mask:
+    def line(
+        self, points: Sequence[tuple[float, float]], width: float, blur_radius: float = 0.0
+    ) -> Mask:
         """Mask of a polyline with round joints."""
         w = max(int(round(width)), 1)
-        return self.mask(lambda d: d.line(list(points), fill=255, width=w, joint="curve"), blur_radius)
+        return self._shape(
+            points,
+            w,
+            blur_radius,
+            lambda d, pts, k: d.line(pts, fill=255, width=max(round(w / k), 1), joint="curve"),
+        )
 
     def _region(self, mask: Mask) -> tuple[tuple[slice, slice], np.ndarray, tuple[slice, slice]]:
         """Clip a mask to the canvas: canvas slices, values, patch slices."""
@@ -249,7 +328,9 @@ class Canvas:
         self.rgb[region] = self._pick(paint, inner) * m + self.rgb[region] * (1 - m)
         self.alpha[region] = m[..., 0] + self.alpha[region] * (1 - m[..., 0])
 
-    def shade(self, mask: Mask, paint: Colour | np.ndarray, opacity: float = 1.0, mode: str = "normal") -> None:
+    def shade(
+        self, mask: Mask, paint: Colour | np.ndarray, opacity: float = 1.0, mode: str = "normal"
+    ) -> None:
         """Recolour what is already painted, leaving coverage unchanged (shading, make-up)."""
         region, m, inner = self._region(mask)
         m = (m * opacity)[..., None]
@@ -264,21 +345,29 @@ class Canvas:
             self.rgb[region] = rgb * (1 - m) + c * a * m
 
     def image(self, size: tuple[int, int] | None = None, mode: str = "RGBA") -> Image.Image:
-        """The canvas as a Pillow image, optionally downscaled to ``size``."""
-        a = self.alpha[..., None]
-        rgb = np.where(a > 1e-6, self.rgb / np.maximum(a, 1e-6), 0)
-        data = np.concatenate([rgb, a], axis=2) if mode == "RGBA" else rgb
-        img = Image.fromarray(np.round(np.clip(data, 0, 1) * 255).astype(np.uint8), mode)
+        """The canvas as a Pillow image, optionally downscaled to ``size``.
+
+        RGBA is handed to Pillow still premultiplied ("RGBa"), which is what its
+        resampler works in anyway; RGB is for opaque canvases only.
+        """
+        if mode == "RGB":
+            data = self.rgb
+        else:
+            data = np.concatenate([self.rgb, self.alpha[..., None]], axis=2)
+        pixels = np.clip(data * 255 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.frombytes(
+            "RGB" if mode == "RGB" else "RGBa", (self.width, self.height), pixels.tobytes()
+        )
         if size is not None and size != img.size:
             img = img.resize(size, Image.Resampling.LANCZOS)
-        return img
+        return img if mode == "RGB" else img.convert("RGBA")
 
 
-def vignette(height: int, width: int, strength: float, roundness: float = 1.0) -> np.ndarray:
-    """Multiplier darkening the frame's edges by up to ``strength``."""
+def vignette(height: int, width: int, strength: float) -> np.ndarray:
+    """Multiplier darkening the frame's edges (elliptically) by up to ``strength``."""
     ys = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
-    xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :] * roundness
-    d = np.sqrt(xs * xs + ys * ys) / math.sqrt(1 + roundness * roundness)
+    xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    d = np.sqrt(xs * xs + ys * ys) / math.sqrt(2)
     return (1 - strength * smoothstep(0.35, 1.0, d)).astype(np.float32)
 
 

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from filmkit.generators.image import eyes, features, hair
+from filmkit.generators.image.clothes import paint_clothes
 from filmkit.generators.image.face import Person
-from filmkit.generators.image.head import (
-    Layout,
-    paint_clothes,
-    paint_ears,
-    paint_head,
-    paint_neck,
-    skin_texture,
-)
+from filmkit.generators.image.head import Layout, paint_ears, paint_head, paint_neck, skin_texture
 from filmkit.generators.image.paint import Canvas
 
 
-def paint_portrait(person: Person, canvas: Canvas, eyes_open: bool, mouth_open: bool) -> tuple[Canvas, Layout]:
-    """Paint ``person`` onto ``canvas``; only eyes and mouth depend on the two flags."""
+def paint_portraits(
+    person: Person, canvas: Canvas, variants: Iterable[tuple[str, bool, bool]]
+) -> tuple[dict[str, Canvas], Layout]:
+    """Paint ``person`` once per (name, eyes_open, mouth_open) variant on copies of ``canvas``.
+
+    Everything beneath the eyes and mouth is painted once and shared; the
+    features and what lies over them (brows, front hair, glasses) are painted
+    per variant, so the frames differ only where the features do.
+    """
     lay = Layout.of(person, canvas.width, canvas.height)
     texture = skin_texture(person, canvas)
     hair.paint_back(person, canvas, lay)
@@ -27,10 +30,14 @@ def paint_portrait(person: Person, canvas: Canvas, eyes_open: bool, mouth_open: 
     features.paint_nose(person, canvas, lay, head)
     features.paint_age(person, canvas, lay, head)
     features.paint_facial_hair(person, canvas, lay, head)
-    features.paint_mouth(person, canvas, lay, head, mouth_open)
-    eyes.paint_eyes(person, canvas, lay, head, eyes_open)
-    eyes.paint_brows(person, canvas, lay)
-    hair.paint_front(person, canvas, lay, head)
-    if person.glasses:
-        eyes.paint_glasses(person, canvas, lay, head)
-    return canvas, lay
+    frames = {}
+    for name, eyes_open, mouth_open in variants:
+        frame = canvas.copy()
+        features.paint_mouth(person, frame, lay, head, mouth_open)
+        eyes.paint_eyes(person, frame, lay, head, eyes_open)
+        eyes.paint_brows(person, frame, lay)
+        hair.paint_front(person, frame, lay, head)
+        if person.glasses:
+            eyes.paint_glasses(person, frame, lay, head)
+        frames[name] = frame
+    return frames, lay
