@@ -93,7 +93,9 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
         status = "ran"
         reason = explain(step, entry, digests)
         if entry is not None and entry.key == key:
-            reason = "output missing or corrupted"
+            # film.lock pins this very result: it is just not in this store (a fresh
+            # clone), or its objects were deleted or damaged.
+            reason = "not in the local cache" if cached is None else "output missing or corrupted"
         outputs, meta = _produce(step, context, store, digests)
         store.put_action(
             key,

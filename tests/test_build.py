@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,3 +178,14 @@ def test_kill_9_loses_only_the_steps_in_flight(tiny: Path) -> None:
     assert set(statuses(report, "ran")) == set(report) - before_kill
     assert list((tiny / ".filmkit" / "tmp").iterdir()) == []
     assert (tiny / "build" / "film.mp4").stat().st_size > 1000
+
+
+def test_fresh_clone_rebuilds_what_film_lock_pins_and_says_so(tiny: Path) -> None:
+    first = build(tiny)
+    lock = (tiny / "film.lock").read_text()
+    shutil.rmtree(tiny / ".filmkit")
+    shutil.rmtree(tiny / "build")
+    again = build(tiny)
+    assert {s["reason"] for s in again.values()} == {"not in the local cache"}
+    assert {k: v["key"] for k, v in again.items()} == {k: v["key"] for k, v in first.items()}
+    assert (tiny / "film.lock").read_text() == lock
