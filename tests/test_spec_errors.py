@@ -73,7 +73,7 @@ def test_unknown_backend_is_reported_where_it_is_configured(tmp_path: Path) -> N
 def test_bad_backend_param_is_checked_before_anything_runs(tmp_path: Path) -> None:
     root = write_project(tmp_path, film=TINY_FILM.replace("{pitch: 330}", "{pitsh: 330}"))
     message = error_of(root)
-    assert message.startswith("film.yaml:10:50: error: voice/tone params: pitsh: Extra inputs")
+    assert message.startswith("film.yaml:10:50: error: voice/tone has no param 'pitsh'")
     assert "hint: did you mean 'pitch'?" in message
 
 
