@@ -12,10 +12,12 @@ from typing import Any
 from filmkit import __version__
 from filmkit.errors import FilmkitError
 
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
+
 EXAMPLES = """\
 examples:
   filmkit build                     render the film in this folder to build/film.mp4
-  filmkit build -j 2                run independent steps in two processes
+  filmkit build -j 1                one step at a time (default: one per CPU, up to 4)
   filmkit plan                      what would run, and why, without running it
   filmkit build 'voice:*'           only the voices (and what they need)
   filmkit build shot:arrival/wide   one shot
@@ -96,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         "examples:\n  filmkit build\n  filmkit build -j 2\n  filmkit build 'voice:*'\n  filmkit build --no-wait    fail at once if another build runs",
     )
     build.add_argument("steps", nargs="*", metavar="STEP", help="step ids or globs (default: the film)")
-    build.add_argument("-j", "--jobs", type=int, default=1, help="steps to run in parallel (default: 1)")
+    build.add_argument(
+        "-j", "--jobs", type=int, default=DEFAULT_JOBS, help=f"steps to run in parallel (default: {DEFAULT_JOBS}, from the CPU count)"
+    )
     build.add_argument("--no-wait", action="store_true", help="fail instead of waiting for another build")
     build.add_argument("--keep-going", action="store_true", help="run independent steps after a failure")
 
