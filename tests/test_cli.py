@@ -19,7 +19,7 @@ def filmkit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_help_teaches_by_example(tmp_path: Path) -> None:
     result = filmkit("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "filmkit build -j 2" in result.stdout
+    assert "filmkit build -j 1" in result.stdout
     assert "build/report.json" in result.stdout
     build_help = filmkit("build", "--help", cwd=tmp_path)
     assert "filmkit build 'voice:*'" in build_help.stdout
