@@ -62,7 +62,10 @@ def generated_scene(scene: int, shots: int) -> str:
         ]
         if who == "ada":
             lines.append("      - character: ada")
-        lines += ["    lines:", f'      - {who}: "Line {shot} of scene {scene}, number {scene * 100 + shot}."']
+        lines += [
+            "    lines:",
+            f'      - {who}: "Line {shot} of scene {scene}, number {scene * 100 + shot}."',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -129,7 +132,10 @@ def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
 
 def print_table(rows: list[dict[str, object]]) -> None:
     """The results as a plain-text table."""
-    header = f"{'film':<22}{'steps':>6}{'full build':>12}{'no-op':>9}{'one-line edit':>15}{'steps re-run':>14}"
+    header = (
+        f"{'film':<22}{'steps':>6}{'full build':>12}{'no-op':>9}"
+        f"{'one-line edit':>15}{'steps re-run':>14}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -140,19 +146,28 @@ def print_table(rows: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shots", type=int, default=60, help="shots in the generated film")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel steps per build")
     parser.add_argument("--skip-example", action="store_true", help="only the generated film")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, -j {args.jobs}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, -j {args.jobs}"
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="filmkit-bench-") as tmp:
         if not args.skip_example:
             root = Path(tmp) / "example"
             rows.append(measure("example (Now Serving)", root, make_example(root), args.jobs))
         root = Path(tmp) / "generated"
-        rows.append(measure(f"generated {args.shots} shots", root, make_generated(root, args.shots), args.jobs))
+        rows.append(
+            measure(
+                f"generated {args.shots} shots", root, make_generated(root, args.shots), args.jobs
+            )
+        )
     print_table(rows)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit import __version__
-from filmkit.errors import FilmkitError
+from filmkit.errors import FilmkitError, UsageError
 
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"filmkit {__version__}")
-    parser.add_argument("-C", dest="root", default=".", metavar="DIR", help="the film's folder (default: .)")
+    parser.add_argument(
+        "-C", dest="root", default=".", metavar="DIR", help="the film's folder (default: .)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -75,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=func)
         return sub
 
-    init = command("init", _init, "create a new film project", "example:\n  filmkit init my-film && cd my-film && filmkit build")
+    init = command(
+        "init",
+        _init,
+        "create a new film project",
+        "example:\n  filmkit init my-film && cd my-film && filmkit build",
+    )
     init.add_argument("directory", nargs="?", default=".", help="where to create it (default: .)")
     init.add_argument("--title", default="Untitled", help="the film's title")
 
@@ -85,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         "plan",
         _plan,
         "show what a build would do and why (new, params changed, input changed...)",
-        "examples:\n  filmkit plan\n  filmkit plan --all        include up-to-date steps\n  filmkit plan --json | jq",
+        "examples:\n  filmkit plan\n"
+        "  filmkit plan --all        include up-to-date steps\n"
+        "  filmkit plan --json | jq",
     )
     plan.add_argument("steps", nargs="*", metavar="STEP", help="step ids or globs (default: all)")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
@@ -95,22 +104,40 @@ def _parser() -> argparse.ArgumentParser:
         "build",
         _build,
         "render the film, regenerating only what changed",
-        "examples:\n  filmkit build\n  filmkit build -j 2\n  filmkit build 'voice:*'\n  filmkit build --no-wait    fail at once if another build runs",
+        "examples:\n  filmkit build\n  filmkit build -j 1\n  filmkit build 'voice:*'\n"
+        "  filmkit build --no-wait    fail at once if another build runs",
     )
-    build.add_argument("steps", nargs="*", metavar="STEP", help="step ids or globs (default: the film)")
     build.add_argument(
-        "-j", "--jobs", type=int, default=DEFAULT_JOBS, help=f"steps to run in parallel (default: {DEFAULT_JOBS}, from the CPU count)"
+        "steps", nargs="*", metavar="STEP", help="step ids or globs (default: the film)"
     )
-    build.add_argument("--no-wait", action="store_true", help="fail instead of waiting for another build")
-    build.add_argument("--keep-going", action="store_true", help="run independent steps after a failure")
+    build.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        help=f"steps to run in parallel (default: {DEFAULT_JOBS}, from the CPU count)",
+    )
+    build.add_argument(
+        "--no-wait", action="store_true", help="fail instead of waiting for another build"
+    )
+    build.add_argument(
+        "--keep-going", action="store_true", help="run independent steps after a failure"
+    )
 
     command("status", _status, "summarise what is up to date and what is not")
 
-    graph = command("graph", _graph, "print the build graph as Graphviz DOT, or draw it", "examples:\n  filmkit graph | dot -Tsvg > graph.svg\n  filmkit graph -o graph.png")
+    graph = command(
+        "graph",
+        _graph,
+        "print the build graph as Graphviz DOT, or draw it",
+        "examples:\n  filmkit graph | dot -Tsvg > graph.svg\n  filmkit graph -o graph.png",
+    )
     graph.add_argument("-o", "--output", help="write a PNG (drawn without Graphviz) or .dot file")
 
     clean = command("clean", _clean, "remove build/ (and with --cache the artifact store)")
-    clean.add_argument("--cache", action="store_true", help="also delete .filmkit/ (everything is regenerated)")
+    clean.add_argument(
+        "--cache", action="store_true", help="also delete .filmkit/ (everything is regenerated)"
+    )
 
     command("schema", _schema, "print the JSON Schema of film.yaml (for editor autocompletion)")
     return parser
@@ -214,9 +241,21 @@ def _status(args: argparse.Namespace) -> int:
     print(f"output:  {film.output} " + ("(present)" if output.is_file() else "(not built)"))
     print(
         "steps:   "
-        + ", ".join(f"{counts.get(s, 0)} {w}" for s, w in [("cached", "up to date"), ("run", "to run"), ("maybe", "maybe"), ("restore", "to restore")])
+        + ", ".join(
+            f"{counts.get(s, 0)} {w}"
+            for s, w in [
+                ("cached", "up to date"),
+                ("run", "to run"),
+                ("maybe", "maybe"),
+                ("restore", "to restore"),
+            ]
+        )
     )
-    size = sum(f.stat().st_size for f in project.store.objects.rglob("*") if f.is_file()) if project.store.objects.is_dir() else 0
+    size = (
+        sum(f.stat().st_size for f in project.store.objects.rglob("*") if f.is_file())
+        if project.store.objects.is_dir()
+        else 0
+    )
     print(f"store:   {size / 1e6:.1f} MB in .filmkit/")
     return 0
 
@@ -231,6 +270,11 @@ def _graph(args: argparse.Namespace) -> int:
         sys.stdout.write(to_dot(plan, statuses))
         return 0
     target = Path(args.output)
+    if target.suffix not in (".dot", ".png"):
+        raise UsageError(
+            f"cannot write {target.suffix or 'that'} files; use a .png or .dot name "
+            "(for SVG: filmkit graph | dot -Tsvg > graph.svg)"
+        )
     if target.suffix == ".dot":
         target.write_text(to_dot(plan, statuses), encoding="utf-8")
     else:

@@ -122,7 +122,9 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 3),
     }
     # The run record is scratch for this build only: atomic, but not worth an fsync.
-    atomic_write_text(record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False)
+    atomic_write_text(
+        record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False
+    )
     return record
 
 

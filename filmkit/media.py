@@ -12,9 +12,8 @@ import wave
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from filmkit.errors import MediaError
+from filmkit.lazy import numpy as np
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,13 @@ from rich.table import Table
 
 from filmkit.plan.steps import Step
 
-STATUS_STYLE = {"ran": "green", "restored": "blue", "cached": "dim", "failed": "red", "skipped": "yellow"}
+STATUS_STYLE = {
+    "ran": "green",
+    "restored": "blue",
+    "cached": "dim",
+    "failed": "red",
+    "skipped": "yellow",
+}
 
 
 class BuildProgress:
@@ -85,7 +91,9 @@ class BuildProgress:
         """The closing table: counts by status, time, outputs."""
         out = Console()
         table = Table.grid(padding=(0, 2))
-        counts = [f"[{STATUS_STYLE[s]}]{report.count(s)} {s}[/]" for s in ("ran", "restored", "cached")]
+        counts = [
+            f"[{STATUS_STYLE[s]}]{report.count(s)} {s}[/]" for s in ("ran", "restored", "cached")
+        ]
         table.add_row("steps", ", ".join(counts))
         table.add_row("time", f"{report.seconds:.1f}s")
         for product in report.products:

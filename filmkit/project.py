@@ -11,18 +11,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filmkit.errors import BuildError, ProjectLockedError, SpecError
 from filmkit.execution import BuildContext, read_record, run_step
 from filmkit.generators.registry import Registry
-from filmkit.plan.doit_tasks import StepEvents, execute_plan
 from filmkit.plan.graph import compile_plan
 from filmkit.plan.steps import Plan, Step
 from filmkit.spec.loading import LoadedSpec, load_spec
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore
 from filmkit.store.files import atomic_copy, atomic_write_text, hash_file
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
+
+if TYPE_CHECKING:
+    from filmkit.plan.doit_tasks import StepEvents
 
 REPORT_FILE = "build/report.json"
 
@@ -187,6 +189,8 @@ class Project:
                 for step in plan:
                     log.finished(step, run_step(step, context))
             else:
+                from filmkit.plan.doit_tasks import execute_plan
+
                 execute_plan(
                     plan,
                     run_step,
@@ -247,7 +251,10 @@ class Project:
                 if step.id in failures:
                     status, reason = "failed", failures[step.id]
                 else:
-                    status, reason = "skipped", "not run: a step it needs failed, or the build stopped"
+                    status, reason = (
+                        "skipped",
+                        "not run: a step it needs failed, or the build stopped",
+                    )
                 record = {"step": step.id, "status": status, "reason": reason, "seconds": 0}
             record["kind"] = step.kind
             record["label"] = step.label
@@ -294,7 +301,9 @@ class Project:
         data = {
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(report.seconds, 3),
-            "counts": {s: report.count(s) for s in ("ran", "cached", "restored", "failed", "skipped")},
+            "counts": {
+                s: report.count(s) for s in ("ran", "cached", "restored", "failed", "skipped")
+            },
             "products": report.products,
             "steps": [
                 {

@@ -101,7 +101,9 @@ class ChordMusic(Generator):
 
 
 def fake_registry() -> Registry:
-    return Registry({"voice/tone": ToneVoice, "image/swatch": SwatchImage, "music/chord": ChordMusic})
+    return Registry(
+        {"voice/tone": ToneVoice, "image/swatch": SwatchImage, "music/chord": ChordMusic}
+    )
 
 
 def digest(path) -> str:

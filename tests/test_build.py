@@ -128,9 +128,11 @@ def test_parallel_build_matches_serial(tiny: Path, tmp_path: Path) -> None:
 
 def test_second_build_waits_or_fails_clearly_with_no_wait(tiny: Path) -> None:
     project = Project(tiny, fake_registry())
-    with project.locked(wait=False, on_wait=lambda m: None):
-        with pytest.raises(ProjectLockedError, match="another build of this project is running"):
-            project.build(wait=False)
+    with (
+        project.locked(wait=False, on_wait=lambda m: None),
+        pytest.raises(ProjectLockedError, match="another build of this project is running"),
+    ):
+        project.build(wait=False)
 
 
 def test_failed_step_is_named_and_finished_work_is_kept(tiny: Path) -> None:

@@ -26,7 +26,9 @@ def test_help_teaches_by_example(tmp_path: Path) -> None:
 
 
 def test_spec_error_prints_location_and_hint_without_traceback(tmp_path: Path) -> None:
-    root = write_project(tmp_path, scenes={"01.yaml": SCENE_TWO.replace("transition:", "transiton:")})
+    root = write_project(
+        tmp_path, scenes={"01.yaml": SCENE_TWO.replace("transition:", "transiton:")}
+    )
     result = filmkit("validate", cwd=root)
     assert result.returncode == 2
     assert result.stderr.startswith("scenes/01.yaml:4:5: error: unknown key 'transiton' in shot 1")
@@ -83,3 +85,15 @@ def test_graph_prints_dot(tmp_path: Path) -> None:
     dot = filmkit("-C", "short", "graph", cwd=tmp_path).stdout
     assert dot.startswith("digraph film {")
     assert '"shot:opening/room" -> "cut";' in dot
+
+
+def test_graph_draws_a_png_and_refuses_formats_it_cannot_write(tmp_path: Path) -> None:
+    from PIL import Image
+
+    filmkit("init", "short", cwd=tmp_path)
+    drawn = filmkit("-C", "short", "graph", "-o", str(tmp_path / "graph.png"), cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    with Image.open(tmp_path / "graph.png") as image:
+        assert image.width > 600 and image.height > 100
+    refused = filmkit("-C", "short", "graph", "-o", "graph.svg", cwd=tmp_path)
+    assert refused.returncode == 2 and "dot -Tsvg" in refused.stderr

@@ -67,7 +67,9 @@ shots:
 
 def filmkit(root: Path, *args: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "filmkit.cli", "-C", str(root), *args], capture_output=True, text=True
+        [sys.executable, "-m", "filmkit.cli", "-C", str(root), *args],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 
@@ -78,12 +80,27 @@ def report(root: Path) -> dict[str, str]:
 
 
 def probe(path: Path) -> str:
-    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
 
 
 def decoded_audio(path: Path) -> np.ndarray:
     raw = subprocess.run(
-        [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-",
+        ],
         capture_output=True,
         check=True,
     ).stdout

@@ -33,10 +33,14 @@ def install_plugin(site: Path) -> None:
     dist = site / "fancy_voice-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fancy-voice\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[filmkit.generators]\nvoice/fancy = fancy_voice:FancyVoice\n")
+    (dist / "entry_points.txt").write_text(
+        "[filmkit.generators]\nvoice/fancy = fancy_voice:FancyVoice\n"
+    )
 
 
-def test_a_plugin_installed_next_to_filmkit_is_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_installed_next_to_filmkit_is_registered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     install_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = Registry.from_entry_points()

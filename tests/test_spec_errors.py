@@ -55,17 +55,20 @@ def test_broken_yaml(tmp_path: Path) -> None:
     scene = SCENE_ONE.replace('      - ada: "Hello there."', '      - ada: "Hello there.\n')
     root = write_project(tmp_path, scenes={"01.yaml": scene, "02.yaml": SCENE_TWO})
     message = error_of(root)
-    assert message.startswith("scenes/01.yaml:13:14: error: invalid YAML: expected <block end>")
+    assert message.startswith(
+        "scenes/01.yaml:13:14: error: invalid YAML: did not find expected key"
+    )
     assert "hint: check indentation" in message
 
 
 def test_unknown_backend_is_reported_where_it_is_configured(tmp_path: Path) -> None:
-    root = write_project(tmp_path, film=TINY_FILM.replace("backend: voice/tone, params: {pitch: 330}", "backend: voice/tune"))
+    root = write_project(
+        tmp_path,
+        film=TINY_FILM.replace("backend: voice/tone, params: {pitch: 330}", "backend: voice/tune"),
+    )
     assert error_of(root) == (
         "film.yaml:10:22: error: unknown voice backend 'voice/tune'\n"
-        "  10 |     voice: {backend: voice/tune}\n"
-        + " " * 28
-        + "^\n"
+        "  10 |     voice: {backend: voice/tune}\n" + " " * 28 + "^\n"
         "hint: did you mean 'voice/tone'?"
     )
 
@@ -81,7 +84,9 @@ def test_several_errors_are_reported_together_in_file_order(tmp_path: Path) -> N
     film = TINY_FILM.replace("fps: 12", "fps: -3").replace("seed: 3", "sed: 3")
     root = write_project(tmp_path, film=film)
     message = error_of(root)
-    assert message.index("film.yaml:3:6: error: fps:") < message.index("film.yaml:4:1: error: unknown key 'sed'")
+    assert message.index("film.yaml:3:6: error: fps:") < message.index(
+        "film.yaml:4:1: error: unknown key 'sed'"
+    )
     assert message.endswith("2 errors in the spec")
 
 
@@ -101,3 +106,20 @@ def test_shorthand_and_full_lines_are_equivalent(tmp_path: Path) -> None:
         fake_registry(),
     ).plan()
     assert [s.key({}) for s in a] == [s.key({}) for s in b]
+
+
+def test_duplicate_key_is_an_error_not_a_silent_overwrite(tmp_path: Path) -> None:
+    root = write_project(tmp_path, film=TINY_FILM.replace("fps: 12\n", "fps: 12\nfps: 24\n"))
+    assert error_of(root).startswith("film.yaml:4:1: error: duplicate key 'fps'")
+
+
+def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:
+    film = TINY_FILM.replace(
+        "  bo:\n    name: Bo\n    voice: {backend: voice/tone, params: {pitch: 180}}",
+        "  bo: &bo\n    name: Bo\n    voice: {backend: voice/tone, params: {pitch: 180}}\n"
+        "  cy:\n    <<: *bo\n    name: Cy",
+    )
+    root = write_project(tmp_path, film=film)
+    film_spec = Project(root, fake_registry()).load().film
+    assert film_spec.characters["cy"].name == "Cy"
+    assert film_spec.characters["cy"].voice == film_spec.characters["bo"].voice

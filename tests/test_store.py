@@ -95,7 +95,9 @@ def test_clear_tmp_removes_leftovers_of_killed_steps(store: ArtifactStore) -> No
     assert list(store.tmp.iterdir()) == []
 
 
-def test_source_digest_is_cached_by_stat_and_follows_edits(store: ArtifactStore, tmp_path: Path) -> None:
+def test_source_digest_is_cached_by_stat_and_follows_edits(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     source = tmp_path / "poster.png"
     source.write_bytes(b"v1")
     first = store.digest_source(source)

@@ -30,7 +30,10 @@ def test_explicit_duration_wins_when_longer_and_never_cuts_a_line() -> None:
 
 
 def test_crossfade_overlaps_previous_shot_by_whole_frames() -> None:
-    shots = [shot("a", [], duration=2.0), shot("b", [], duration=2.0, transition={"type": "crossfade", "duration": 0.5})]
+    shots = [
+        shot("a", [], duration=2.0),
+        shot("b", [], duration=2.0, transition={"type": "crossfade", "duration": 0.5}),
+    ]
     a, b = film_timeline(shots, [[], []], 24)
     assert (a.start, b.start, b.overlap) == (0.0, 1.5, 0.5)
     assert b.end == 3.5
@@ -45,6 +48,6 @@ def test_subtitles_follow_line_timings_and_never_overlap() -> None:
     cues = subtitle_cues(shots, timings)
     assert [c.text for c in cues] == ["Hello.", "Hi.", "Bye."]
     assert cues[0].start == 0.5 and cues[1].start == 1.8
-    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
     srt = format_srt(cues)
     assert srt.startswith("1\n00:00:00,500 --> 00:00:01,800\nHello.\n")

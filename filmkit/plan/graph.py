@@ -147,7 +147,9 @@ class _Compiler:
             self._error(
                 SpecError(
                     f"{config.backend!r} makes {backend.kind}, but a {kind} backend is needed here",
-                    hint=suggest(kind + "/", [i for i in self.registry.ids() if i.startswith(kind)]),
+                    hint=suggest(
+                        kind + "/", [i for i in self.registry.ids() if i.startswith(kind)]
+                    ),
                     path=(*where, "backend"),
                 )
             )
@@ -161,7 +163,8 @@ class _Compiler:
                     message = f"{config.backend} has no param {field!r}"
                     hint = suggest(field, list(backend.Params.model_fields))
                 else:
-                    message = f"{config.backend} param {field}: {detail['msg'][:1].lower()}{detail['msg'][1:]}"
+                    text = detail["msg"][:1].lower() + detail["msg"][1:]
+                    message = f"{config.backend} param {field}: {text}"
                     hint = _param_help(backend.Params, field)
                 self._error(SpecError(message, hint=hint, path=(*where, "params", *detail["loc"])))
             return None

@@ -86,7 +86,9 @@ def _layer_clip(
     raise ValueError(f"unknown layer kind {kind!r}")
 
 
-def _display_size(layer: dict[str, Any], source: tuple[int, int], frame: tuple[int, int]) -> tuple[int, int]:
+def _display_size(
+    layer: dict[str, Any], source: tuple[int, int], frame: tuple[int, int]
+) -> tuple[int, int]:
     """Pixel size of a layer in the frame, from ``fit`` and ``scale``."""
     sw, sh = source
     fw, fh = frame

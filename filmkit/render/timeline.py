@@ -105,7 +105,9 @@ def subtitle_cues(shots: Sequence[dict[str, Any]], timings: Sequence[ShotTiming]
             cues.append(Cue(start, start + length + hold, line["name"], line["text"]))
     # A cue never overlaps the next one, even across a crossfade.
     return [
-        Cue(cue.start, min(cue.end, nxt.start), cue.name, cue.text) if nxt.start > cue.start else cue
+        Cue(cue.start, min(cue.end, nxt.start), cue.name, cue.text)
+        if nxt.start > cue.start
+        else cue
         for cue, nxt in zip(cues, cues[1:], strict=False)
     ] + cues[-1:]
 

@@ -63,7 +63,11 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
                     hint=suggest(value, names) + " (write scene-id/shot-id)",
                     path=("music", m, key),
                 )
-        if cue.end in names and cue.start in names and names.index(cue.end) < names.index(cue.start):
+        if (
+            cue.end in names
+            and cue.start in names
+            and names.index(cue.end) < names.index(cue.start)
+        ):
             yield SpecError(
                 f"music cue {cue.id!r} ends before it starts",
                 hint="swap start and end",

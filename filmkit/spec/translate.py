@@ -22,12 +22,14 @@ _HINTS = {
     "int_parsing": "write a whole number, e.g. 24",
     "int_from_float": "write a whole number, e.g. 24",
     "string_type": "write text; quote it if it starts with a digit or contains ': '",
-    "string_pattern_mismatch": "ids use lower-case letters, digits, '-' and '_'; colours are \"#rrggbb\"",
+    "string_pattern_mismatch": (
+        "ids use lower-case letters, digits, '-' and '_'; colours are \"#rrggbb\""
+    ),
     "dict_type": "write a mapping (key: value lines, indented)",
     "list_type": "write a list (lines starting with '- ')",
     "tuple_type": "write a list such as [1280, 720]",
     "too_short": "add at least one entry",
-    "layer_kind": "e.g. `- color: \"#202020\"`, `- image: assets/room.png`, `- character: ada`",
+    "layer_kind": 'e.g. `- color: "#202020"`, `- image: assets/room.png`, `- character: ada`',
 }
 
 
@@ -48,9 +50,7 @@ def translate_validation_error(
     return errors or [source_map.error((), str(exc))]
 
 
-def _translate(
-    detail: ErrorDetails, path: SpecPath, data: Any, source_map: SourceMap
-) -> SpecError:
+def _translate(detail: ErrorDetails, path: SpecPath, data: Any, source_map: SourceMap) -> SpecError:
     kind = detail["type"]
     field = str(path[-1]) if path else "film"
     where = _describe(path)
@@ -112,13 +112,18 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> SpecPath | None:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
             path.append(part)
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(part, str) and part in _PRIMITIVE_BRANCHES and isinstance(node, dict | list):
+        elif (
+            isinstance(part, str) and part in _PRIMITIVE_BRANCHES and isinstance(node, dict | list)
+        ):
             return None
         elif isinstance(node, dict) and isinstance(part, str) and _is_branch_tag(part):
             continue

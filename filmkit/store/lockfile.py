@@ -10,9 +10,9 @@ run ("params changed", "input changed: line0", ...).
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -74,12 +74,18 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
 
 
 def write_lock(
-    path: Path, entries: dict[str, LockEntry], order: list[str], previous: dict[str, LockEntry] | None = None
+    path: Path,
+    entries: dict[str, LockEntry],
+    order: list[str],
+    previous: dict[str, LockEntry] | None = None,
 ) -> None:
     """Write ``film.lock`` atomically, steps in plan order; untouched if nothing changed."""
     ordered = [step_id for step_id in order if step_id in entries]
-    if previous is not None and path.is_file() and list(previous) == ordered and all(
-        previous[k] == entries[k] for k in ordered
+    if (
+        previous is not None
+        and path.is_file()
+        and list(previous) == ordered
+        and all(previous[k] == entries[k] for k in ordered)
     ):
         return
     steps = {step_id: entries[step_id].as_dict() for step_id in ordered}

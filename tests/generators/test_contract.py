@@ -18,7 +18,9 @@ SMALL_REQUEST = {
     "image": {"size": (96, 64), "text": ""},
     "music": {"duration": 2.0},
 }
-CASES = [(BUILT_INS, i) for i in BUILT_INS.ids()] + [(fake_registry(), i) for i in fake_registry().ids()]
+CASES = [(BUILT_INS, i) for i in BUILT_INS.ids()] + [
+    (fake_registry(), i) for i in fake_registry().ids()
+]
 
 
 def make(backend: type[Generator], tmp: Path, seed: int = 7) -> dict[str, str]:

@@ -7,8 +7,6 @@ clothes that are mostly cropped by the frame's bottom edge.
 
 from __future__ import annotations
 
-import numpy as np
-
 from filmkit.generators.image.face import Person
 from filmkit.generators.image.head import Layout
 from filmkit.generators.image.paint import (
@@ -25,6 +23,7 @@ from filmkit.generators.image.paint import (
     spline,
     stream,
 )
+from filmkit.lazy import numpy as np
 
 
 def _body_outline(lay: Layout, neckline: list[tuple[float, float]]) -> list[tuple[float, float]]:

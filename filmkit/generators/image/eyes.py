@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from filmkit.generators.image.face import Person
 from filmkit.generators.image.head import Layout, form_light, skin_ramp
 from filmkit.generators.image.paint import (
@@ -19,6 +17,7 @@ from filmkit.generators.image.paint import (
     stream,
     tapered,
 )
+from filmkit.lazy import numpy as np
 
 WHITE = np.array([0.88, 0.85, 0.82], np.float32)
 INK = np.array([0.07, 0.05, 0.05], np.float32)

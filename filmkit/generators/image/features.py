@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from filmkit.generators.image.face import Person
 from filmkit.generators.image.head import Layout, form_light, skin_ramp
 from filmkit.generators.image.paint import (
@@ -19,6 +17,7 @@ from filmkit.generators.image.paint import (
     smoothstep,
     stream,
 )
+from filmkit.lazy import numpy as np
 
 TEETH = np.array([0.9, 0.87, 0.8], np.float32)
 INK_MOUTH = np.array([0.08, 0.02, 0.03], np.float32)

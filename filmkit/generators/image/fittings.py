@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from filmkit.generators.image.furniture import Wall, lit, project, shadow, walls
 from filmkit.generators.image.interior import Camera, Room
 from filmkit.generators.image.paint import Canvas, colour, linear, mix, noise, scale, spline, stream
 from filmkit.generators.image.room import MOODS, Scene
+from filmkit.lazy import numpy as np
 
 INK = np.array([0.1, 0.1, 0.11], np.float32)
 

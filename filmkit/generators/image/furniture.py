@@ -12,11 +12,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from filmkit.generators.image.interior import Camera, Room, expose, light_at
 from filmkit.generators.image.paint import Canvas, colour, linear, mix, scale, stream, tapered
 from filmkit.generators.image.room import Scene
+from filmkit.lazy import numpy as np
 
 Point3 = tuple[float, float, float]
 METAL = np.array([0.55, 0.56, 0.58], np.float32)

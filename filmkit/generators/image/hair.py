@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from filmkit.generators.image.face import Person
 from filmkit.generators.image.head import Layout, form_light
 from filmkit.generators.image.paint import (
@@ -25,6 +23,7 @@ from filmkit.generators.image.paint import (
     stream,
     tapered,
 )
+from filmkit.lazy import numpy as np
 
 Points = list[tuple[float, float]]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from filmkit.generators.image.face import Person
 from filmkit.generators.image.paint import (
     Canvas,
@@ -23,6 +21,7 @@ from filmkit.generators.image.paint import (
     smoothstep,
     stream,
 )
+from filmkit.lazy import numpy as np
 
 LIGHT = np.array([-0.42, -0.5, 0.76], np.float32) / np.linalg.norm([-0.42, -0.5, 0.76])
 

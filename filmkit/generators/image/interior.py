@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from filmkit.generators.image.paint import mix, smoothstep
+from filmkit.lazy import numpy as np
 
 FLOOR, CEILING, LEFT, RIGHT, BACK, SKY = range(6)
 NORMALS = np.array(

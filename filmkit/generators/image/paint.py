@@ -15,13 +15,15 @@ import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from filmkit.lazy import numpy as np
 
 SUPERSAMPLE = 2
 
-Colour = np.ndarray
+Colour: TypeAlias = "np.ndarray"  # a string, so numpy loads only when painting
 Draw = Callable[[ImageDraw.ImageDraw], None]
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")

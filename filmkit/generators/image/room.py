@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.image.paint import SUPERSAMPLE, colour, is_colour, stream
+from filmkit.lazy import numpy as np
 
 WALLS = {
     "institutional_green": "#b7c2a2",

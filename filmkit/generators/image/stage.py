@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from filmkit.generators.image import fittings, furniture
@@ -18,6 +17,7 @@ from filmkit.generators.image.paint import (
     vignette,
 )
 from filmkit.generators.image.room import MOODS, SHAPES, Scene
+from filmkit.lazy import numpy as np
 
 
 def stage(scene: Scene, width: int, height: int) -> tuple[Camera, Room]:

@@ -7,7 +7,7 @@ sample by sample in Python.
 
 from __future__ import annotations
 
-import numpy as np
+from filmkit.lazy import numpy as np
 
 RATE = 44100
 

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.generators.base import Generator, Request
@@ -22,6 +21,7 @@ from filmkit.generators.music.effects import RATE, convolve, impulse_response, l
 from filmkit.generators.music.score import Score, Style, compose
 from filmkit.generators.music.synth import VOICES, hat, kick, snare
 from filmkit.generators.music.theory import MODES, Scale, mode_name, pitch_class
+from filmkit.lazy import numpy as np
 from filmkit.media import write_wav
 
 DEFAULT_DURATION = 30.0

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
-
 from filmkit.generators.music.patterns import (
     ACCENTS,
     BASS_RANGE,
@@ -34,6 +32,7 @@ from filmkit.generators.music.theory import (
     nearest_pitch,
     voice_lead,
 )
+from filmkit.lazy import numpy as np
 
 
 @dataclass(frozen=True)

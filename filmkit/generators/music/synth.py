@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from filmkit.generators.music.effects import RATE, filtered, highpass, lowpass
+from filmkit.lazy import numpy as np
 
 TABLE = 4096
 MAX_HARMONICS = 80

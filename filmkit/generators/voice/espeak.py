@@ -17,12 +17,12 @@ import subprocess
 import sys
 from typing import Any, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.voice.shaping import shape_speech
+from filmkit.lazy import numpy as np
 
 # Runs under ``python -I -S``: standard library only, so it starts in ~20 ms.
 # Constants are from espeak-ng's speak_lib.h.

@@ -21,12 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.voice.shaping import Formant, shape_speech
+from filmkit.lazy import numpy as np
 
 if TYPE_CHECKING:
     import piper

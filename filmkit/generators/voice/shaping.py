@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from filmkit.errors import GeneratorError
+from filmkit.lazy import numpy as np
 from filmkit.media import run_ffmpeg, write_wav
 
 # How far the formants (the vocal tract's resonances: the speaker's size) move
