@@ -10,7 +10,8 @@ Phases of :func:`run_step`:
 1. digest the inputs (upstream records; project files through the stat cache);
 2. compute the action key;
 3. if the action cache has the key and every output object verifies, reuse it
-   ("cached" when film.lock already names that key, else "restored");
+   ("cached" when the last build in this checkout ended with that key, else
+   "restored": an interrupted build, a reverted edit, a fresh clone's lock);
 4. otherwise run the generator or renderer into a scratch directory, move the
    outputs into the object store, then commit the action record.
 """
@@ -43,6 +44,7 @@ class BuildContext:
     run_dir: str
     registry: dict[str, str]
     lock: dict[str, LockEntry] = field(default_factory=dict)
+    previous: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"
 
 
@@ -85,7 +87,7 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
     entry = context.lock.get(step.id)
     cached = store.get_action(key)
     if cached is not None and store.outputs_valid(cached):
-        status = "cached" if entry is not None and entry.key == key else "restored"
+        status = "cached" if context.previous.get(step.id) == key else "restored"
         reason = "up to date" if status == "cached" else "found in the action cache"
         outputs = cached["outputs"]
         meta = cached.get("meta", {})

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from filmkit.plan.doit_tasks import StepEvents
 
 REPORT_FILE = "build/report.json"
+LAST_BUILD = "last-build.json"
 
 
 class _FailureLog:
@@ -120,9 +121,15 @@ class Project:
                 raise SpecErrors([spec.source_map.located(e) for e in errors]) from None
             raise spec.source_map.located(exc) from None
 
-    def forecast(self, plan: Plan, lock: dict[str, LockEntry] | None = None) -> list[Forecast]:
+    def forecast(
+        self,
+        plan: Plan,
+        lock: dict[str, LockEntry] | None = None,
+        previous: dict[str, str] | None = None,
+    ) -> list[Forecast]:
         """What ``build`` would do with each step, without running anything."""
         lock = read_lock(self.lock_path) if lock is None else lock
+        previous = self._previous_keys() if previous is None else previous
         known: dict[str, dict[str, str] | None] = {}
         out = []
         for step in plan:
@@ -142,7 +149,7 @@ class Project:
             key = step.key(digests)
             record = self.store.get_action(key) if self.store.actions.is_dir() else None
             if record is not None and self.store.outputs_valid(record):
-                status = "cached" if entry is not None and entry.key == key else "restore"
+                status = "cached" if previous.get(step.id) == key else "restore"
                 known[step.id] = {n: o["digest"] for n, o in record["outputs"].items()}
                 reason = "up to date" if status == "cached" else "found in the action cache"
             else:
@@ -175,15 +182,17 @@ class Project:
             shutil.rmtree(run_dir, ignore_errors=True)
             run_dir.mkdir(parents=True)
             lock = read_lock(self.lock_path)
+            previous = self._previous_keys()
             context = BuildContext(
                 root=str(self.root),
                 store=str(self.store.root),
                 run_dir=str(run_dir),
                 registry=self.registry.targets(),
                 lock=lock,
+                previous=previous,
             )
             log = _FailureLog(events or QuietEvents())
-            if all(f.status == "cached" for f in self.forecast(plan, lock)):
+            if all(f.status == "cached" for f in self.forecast(plan, lock, previous)):
                 # Nothing to generate: confirm each step in-process and skip the executor.
                 log.planned(len(plan))
                 for step in plan:
@@ -202,6 +211,7 @@ class Project:
                 )
             records = self._collect(plan, run_dir, log.messages)
             self._update_lock(full, lock, records)
+            self._remember_keys(full, previous, records)
             products = self._publish(plan, records)
         report = BuildReport(list(records.values()), time.perf_counter() - started, products)
         self._write_report(report)
@@ -260,6 +270,23 @@ class Project:
             record["label"] = step.label
             records[step.id] = record
         return records
+
+    def _previous_keys(self) -> dict[str, str]:
+        """Step keys at the end of the last build in this checkout (not committed)."""
+        try:
+            return dict(json.loads((self.store.root / LAST_BUILD).read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _remember_keys(
+        self, full: Plan, previous: dict[str, str], records: dict[str, dict[str, Any]]
+    ) -> None:
+        keys = {k: v for k, v in previous.items() if k in full}
+        for step_id, record in records.items():
+            if record["status"] in ("ran", "cached", "restored"):
+                keys[step_id] = record["key"]
+        if keys != previous:
+            atomic_write_text(self.store.root / LAST_BUILD, json.dumps(keys, indent=0))
 
     def _update_lock(
         self, full: Plan, old: dict[str, LockEntry], records: dict[str, dict[str, Any]]

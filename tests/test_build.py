@@ -191,3 +191,14 @@ def test_fresh_clone_rebuilds_what_film_lock_pins_and_says_so(tiny: Path) -> Non
     assert {s["reason"] for s in again.values()} == {"not in the local cache"}
     assert {k: v["key"] for k, v in again.items()} == {k: v["key"] for k, v in first.items()}
     assert (tiny / "film.lock").read_text() == lock
+
+
+def test_reverting_an_edit_restores_from_the_cache_without_running(tiny: Path) -> None:
+    build(tiny)
+    scene = tiny / "scenes" / "01.yaml"
+    edit(scene, "Hello there.", "Hello, stranger.")
+    build(tiny)
+    edit(scene, "Hello, stranger.", "Hello there.")
+    report = build(tiny)
+    assert statuses(report, "ran") == []
+    assert statuses(report, "restored") == ["cut", "mix", "shot:one/a", "voice:one/a/1"]
