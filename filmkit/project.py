@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 REPORT_FILE = "build/report.json"
 LAST_BUILD = "last-build.json"
+FINISHED = ("ran", "cached", "restored")
 
 
 class _FailureLog:
@@ -282,9 +283,7 @@ class Project:
         self, full: Plan, previous: dict[str, str], records: dict[str, dict[str, Any]]
     ) -> None:
         keys = {k: v for k, v in previous.items() if k in full}
-        for step_id, record in records.items():
-            if record["status"] in ("ran", "cached", "restored"):
-                keys[step_id] = record["key"]
+        keys.update({step_id: record["key"] for step_id, record in _finished(records)})
         if keys != previous:
             atomic_write_text(self.store.root / LAST_BUILD, json.dumps(keys, indent=0))
 
@@ -292,16 +291,15 @@ class Project:
         self, full: Plan, old: dict[str, LockEntry], records: dict[str, dict[str, Any]]
     ) -> None:
         entries = {k: v for k, v in old.items() if k in full}
-        for step_id, record in records.items():
-            if record["status"] in ("ran", "cached", "restored"):
-                entries[step_id] = LockEntry(
-                    key=record["key"],
-                    config=record["config"],
-                    request=record["request"],
-                    generator=record["generator"],
-                    inputs=record["inputs"],
-                    outputs={n: o["digest"] for n, o in record["outputs"].items()},
-                )
+        for step_id, record in _finished(records):
+            entries[step_id] = LockEntry(
+                key=record["key"],
+                config=record["config"],
+                request=record["request"],
+                generator=record["generator"],
+                inputs=record["inputs"],
+                outputs={n: o["digest"] for n, o in record["outputs"].items()},
+            )
         write_lock(self.lock_path, entries, [s.id for s in full], previous=old)
 
     def _publish(self, plan: Plan, records: dict[str, dict[str, Any]]) -> list[str]:
@@ -309,7 +307,7 @@ class Project:
         published = []
         for relative, step_id, output in plan.products:
             record = records.get(step_id)
-            if record is None or record["status"] not in ("ran", "cached", "restored"):
+            if record is None or record["status"] not in FINISHED:
                 continue
             digest = record["outputs"][output]["digest"]
             target = self.root / relative
@@ -363,6 +361,11 @@ class Project:
                         shutil.rmtree(child) if child.is_dir() else child.unlink()
             removed.append(self.store.root)
         return removed
+
+
+def _finished(records: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The records of steps that produced (or reused) their outputs."""
+    return [(step_id, r) for step_id, r in records.items() if r["status"] in FINISHED]
 
 
 def _last_line(text: str) -> str:
