@@ -230,12 +230,13 @@ def _build(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     project = _project(args)
-    plan = project.plan()
+    spec = project.load()
+    plan = project.plan(spec)
     forecasts = project.forecast(plan)
     counts: dict[str, int] = {}
     for forecast in forecasts:
         counts[forecast.status] = counts.get(forecast.status, 0) + 1
-    film = project.load().film
+    film = spec.film
     output = project.root / film.output
     print(f"film:    {film.title}  ({len(plan)} steps)")
     print(f"output:  {film.output} " + ("(present)" if output.is_file() else "(not built)"))

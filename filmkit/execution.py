@@ -78,39 +78,32 @@ def input_digests(step: Step, context: BuildContext, store: ArtifactStore) -> di
     return digests
 
 
-def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
-    """Reuse or produce ``step``'s outputs; return (and record) what happened."""
-    started = time.perf_counter()
-    store = ArtifactStore(Path(context.store))
-    digests = input_digests(step, context, store)
-    key = step.key(digests)
-    entry = context.lock.get(step.id)
-    cached = store.get_action(key)
-    if cached is not None and store.outputs_valid(cached):
-        status = "cached" if context.previous.get(step.id) == key else "restored"
-        reason = "up to date" if status == "cached" else "found in the action cache"
-        outputs = cached["outputs"]
-        meta = cached.get("meta", {})
-    else:
-        status = "ran"
-        reason = explain(step, entry, digests)
-        if entry is not None and entry.key == key:
-            # film.lock pins this very result: it is just not in this store (a fresh
-            # clone), or its objects were deleted or damaged.
-            reason = "not in the local cache" if cached is None else "output missing or corrupted"
-        outputs, meta = _produce(step, context, store, digests)
-        store.put_action(
-            key,
-            {
-                "step": step.id,
-                "action": f"{step.action}@{step.version}",
-                "outputs": outputs,
-                "meta": meta,
-                "seconds": round(time.perf_counter() - started, 3),
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
-    record = {
+def reusable(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    """The action record of ``key`` if every one of its outputs is intact."""
+    action = store.get_action(key)
+    return action if action is not None and store.outputs_valid(action) else None
+
+
+def reuse(
+    step: Step, key: str, digests: dict[str, str], action: dict[str, Any], previous: dict[str, str]
+) -> dict[str, Any]:
+    """The record of a step whose result comes from the action cache."""
+    if previous.get(step.id) == key:
+        return step_record(step, key, digests, "cached", "up to date", action, 0.0)
+    return step_record(step, key, digests, "restored", "found in the action cache", action, 0.0)
+
+
+def step_record(
+    step: Step,
+    key: str,
+    digests: dict[str, str],
+    status: str,
+    reason: str,
+    action: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    """What one step did in this build: the unit of report.json and film.lock."""
+    return {
         "step": step.id,
         "status": status,
         "reason": reason,
@@ -119,10 +112,42 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
         "request": step.request_digest(),
         "generator": f"{step.action}@{step.version}",
         "inputs": digests,
-        "outputs": outputs,
-        "meta": meta,
-        "seconds": round(time.perf_counter() - started, 3),
+        "outputs": action["outputs"],
+        "meta": action.get("meta", {}),
+        "seconds": round(seconds, 3),
     }
+
+
+def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
+    """Reuse or produce ``step``'s outputs; return (and record) what happened."""
+    started = time.perf_counter()
+    store = ArtifactStore(Path(context.store))
+    digests = input_digests(step, context, store)
+    key = step.key(digests)
+    action = reusable(store, key)
+    if action is not None:
+        record = reuse(step, key, digests, action, context.previous)
+    else:
+        entry = context.lock.get(step.id)
+        reason = explain(step, entry, digests)
+        if entry is not None and entry.key == key:
+            # film.lock pins this very result: it is just not in this store (a fresh
+            # clone), or its objects were deleted or damaged.
+            missing = store.get_action(key) is None
+            reason = "not in the local cache" if missing else "output missing or corrupted"
+        outputs, meta = _produce(step, context, store, digests)
+        action = {
+            "step": step.id,
+            "action": f"{step.action}@{step.version}",
+            "outputs": outputs,
+            "meta": meta,
+            "seconds": round(time.perf_counter() - started, 3),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        store.put_action(key, action)
+        record = step_record(
+            step, key, digests, "ran", reason, action, time.perf_counter() - started
+        )
     # The run record is scratch for this build only: atomic, but not worth an fsync.
     atomic_write_text(
         record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filmkit.errors import BuildError, ProjectLockedError, SpecError
-from filmkit.execution import BuildContext, read_record, run_step
+from filmkit.errors import BuildError, ProjectLockedError, SpecError, SpecErrors
+from filmkit.execution import BuildContext, read_record, reusable, reuse, run_step
 from filmkit.generators.registry import Registry
 from filmkit.plan.graph import compile_plan
 from filmkit.plan.steps import Plan, Step
@@ -70,11 +70,15 @@ class QuietEvents:
 
 @dataclass(frozen=True)
 class Forecast:
-    """What a build would do with one step, and why."""
+    """What a build would do with one step, and why.
+
+    ``record`` is the step's build record when its result can be reused.
+    """
 
     step: Step
     status: str
     reason: str
+    record: dict[str, Any] | None = None
 
 
 @dataclass
@@ -117,8 +121,6 @@ class Project:
         except SpecError as exc:
             errors = getattr(exc, "errors", None)
             if errors:
-                from filmkit.errors import SpecErrors
-
                 raise SpecErrors([spec.source_map.located(e) for e in errors]) from None
             raise spec.source_map.located(exc) from None
 
@@ -148,15 +150,15 @@ class Project:
                 else:
                     digests[item.name] = (known[item.step] or {})[item.output]  # type: ignore[index]
             key = step.key(digests)
-            record = self.store.get_action(key) if self.store.actions.is_dir() else None
-            if record is not None and self.store.outputs_valid(record):
-                status = "cached" if previous.get(step.id) == key else "restore"
-                known[step.id] = {n: o["digest"] for n, o in record["outputs"].items()}
-                reason = "up to date" if status == "cached" else "found in the action cache"
-            else:
+            action = reusable(self.store, key)
+            if action is None:
                 known[step.id] = None
-                status, reason = "run", explain(step, entry, digests)
-            out.append(Forecast(step, status, reason))
+                out.append(Forecast(step, "run", explain(step, entry, digests)))
+                continue
+            known[step.id] = {n: o["digest"] for n, o in action["outputs"].items()}
+            record = reuse(step, key, digests, action, previous)
+            status = "cached" if record["status"] == "cached" else "restore"
+            out.append(Forecast(step, status, record["reason"], record))
         return out
 
     # building --------------------------------------------------------------
@@ -193,11 +195,14 @@ class Project:
                 previous=previous,
             )
             log = _FailureLog(events or QuietEvents())
-            if all(f.status == "cached" for f in self.forecast(plan, lock, previous)):
-                # Nothing to generate: confirm each step in-process and skip the executor.
+            forecasts = self.forecast(plan, lock, previous)
+            if all(f.status == "cached" for f in forecasts):
+                # Nothing to generate: the forecast already verified every step, so the
+                # executor is not even started.
                 log.planned(len(plan))
-                for step in plan:
-                    log.finished(step, run_step(step, context))
+                found = {f.step.id: f.record for f in forecasts if f.record is not None}
+                for forecast in forecasts:
+                    log.finished(forecast.step, found[forecast.step.id])
             else:
                 from filmkit.plan.doit_tasks import execute_plan
 
@@ -210,7 +215,8 @@ class Project:
                     state_dir=self.store.root,
                     keep_going=keep_going,
                 )
-            records = self._collect(plan, run_dir, log.messages)
+                found = {s.id: r for s in plan if (r := read_record(run_dir, s.id)) is not None}
+            records = self._collect(plan, found, log.messages)
             self._update_lock(full, lock, records)
             self._remember_keys(full, previous, records)
             products = self._publish(plan, records)
@@ -253,11 +259,12 @@ class Project:
             lock.release()
 
     def _collect(
-        self, plan: Plan, run_dir: Path, failures: dict[str, str]
+        self, plan: Plan, found: dict[str, dict[str, Any]], failures: dict[str, str]
     ) -> dict[str, dict[str, Any]]:
+        """One record per step: what it did, or why it failed or was skipped."""
         records: dict[str, dict[str, Any]] = {}
         for step in plan:
-            record = read_record(run_dir, step.id)
+            record = found.get(step.id)
             if record is None:
                 if step.id in failures:
                     status, reason = "failed", failures[step.id]

@@ -97,3 +97,13 @@ def test_graph_draws_a_png_and_refuses_formats_it_cannot_write(tmp_path: Path) -
         assert image.width > 600 and image.height > 100
     refused = filmkit("-C", "short", "graph", "-o", "graph.svg", cwd=tmp_path)
     assert refused.returncode == 2 and "dot -Tsvg" in refused.stderr
+
+
+def test_status_and_clean_on_an_unbuilt_project(tmp_path: Path) -> None:
+    filmkit("init", "short", cwd=tmp_path)
+    status = filmkit("-C", "short", "status", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "output:  build/film.mp4 (not built)" in status.stdout
+    assert "0 up to date, 5 to run, 4 maybe" in status.stdout
+    cleaned = filmkit("-C", "short", "clean", "--cache", cwd=tmp_path)
+    assert cleaned.returncode == 0 and "nothing to remove" in cleaned.stdout

@@ -123,3 +123,22 @@ def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:
     film_spec = Project(root, fake_registry()).load().film
     assert film_spec.characters["cy"].name == "Cy"
     assert film_spec.characters["cy"].voice == film_spec.characters["bo"].voice
+
+
+def test_inline_scene_after_scene_files_keeps_its_own_positions(tmp_path: Path) -> None:
+    film = TINY_FILM.replace(
+        "  - scenes/*.yaml\n",
+        "  - scenes/*.yaml\n  - id: three\n    shots:\n      - id: c\n        duraton: 2\n",
+    )
+    root = write_project(tmp_path, film=film)
+    message = error_of(root)
+    assert message.startswith("film.yaml:26:9: error: unknown key 'duraton' in shot 1"), message
+
+
+def test_scene_file_before_an_inline_scene_keeps_its_positions(tmp_path: Path) -> None:
+    film = TINY_FILM.replace(
+        "  - scenes/*.yaml\n", "  - scenes/*.yaml\n  - id: three\n    shots:\n      - id: c\n"
+    )
+    scene = SCENE_TWO.replace("- bo: ", "- bob: ")
+    root = write_project(tmp_path, film=film, scenes={"01.yaml": SCENE_ONE, "02.yaml": scene})
+    assert error_of(root).startswith("scenes/02.yaml:10:9: error: line 1 of shot 'b'")

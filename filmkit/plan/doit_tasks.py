@@ -107,7 +107,6 @@ class _PlanLoader(TaskLoader2):
             "num_process": self.jobs if self.jobs > 1 else 0,
             "par_type": "process",
             "continue": self.keep_going,
-            "check_file_uptodate": "md5",
         }
 
     def load_tasks(self, cmd: Any, pos_args: list[str]) -> list[Task]:

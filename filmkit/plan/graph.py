@@ -245,8 +245,8 @@ class _Compiler:
         for k, voice in enumerate(lines):
             if voice is not None:
                 inputs.append(Input(f"line{k}", step=voice.id, output="audio"))
-        if any(v is None for v in lines) or len(inputs) != len({i.name for i in inputs}):
-            return None
+        if any(v is None for v in lines):
+            return None  # the voice's error is already recorded
         params = {
             "size": list(self.film.size),
             "fps": self.film.fps,

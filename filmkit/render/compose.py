@@ -176,9 +176,9 @@ def _face_chooser(
         count = int(len(mono) / hop)
         if count == 0:
             continue
-        rms = np.sqrt(
-            np.array([np.mean(mono[int(i * hop) : int((i + 1) * hop)] ** 2) for i in range(count)])
-        )
+        bounds = (np.arange(count + 1) * hop).astype(int)
+        energy = np.concatenate([[0.0], np.cumsum(mono.astype(np.float64) ** 2)])
+        rms = np.sqrt((energy[bounds[1:]] - energy[bounds[:-1]]) / np.diff(bounds))
         level = rms / (np.percentile(rms, 95) + 1e-9)
         first = round(offset * fps)
         span = talking[first : first + count]

@@ -8,6 +8,7 @@ and writes H.264 + AAC.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     def frame_at(t: float) -> Any:
         # One clip for the whole film: the shot on screen, blended with the one it
         # fades from while a crossfade lasts. Cheaper than compositing every shot.
-        index = max(i for i, start in enumerate(starts) if start <= t + 1e-9)
+        index = max(0, bisect_right(starts, t + 1e-9) - 1)
         local = min(t - starts[index], segments[index].duration - 1 / fps)
         image = segments[index].get_frame(local)
         if index and local < overlaps[index]:

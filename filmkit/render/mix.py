@@ -7,6 +7,7 @@ at imageio-ffmpeg's binary; WAV in and out never needs it.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,11 @@ def _duck(music: Any, spans: list[tuple[float, float]], offset: float, depth_db:
         return music
     rate = music.frame_rate
     samples = np.array(music.get_array_of_samples(), dtype=np.float32).reshape(-1, 2)
-    times = np.arange(len(samples)) / rate + offset
     speaking = np.zeros(len(samples), dtype=np.float32)
     for start, end in spans:
-        speaking[(times >= start - DUCK_ATTACK) & (times < end + DUCK_RELEASE)] = 1.0
+        first = max(0, math.ceil((start - DUCK_ATTACK - offset) * rate))
+        last = max(0, math.ceil((end + DUCK_RELEASE - offset) * rate))
+        speaking[first:last] = 1.0
     # Smooth the on/off mask into ramps so the score breathes rather than jumps.
     width = max(1, int(DUCK_ATTACK * rate))
     running = np.concatenate([[0.0], np.cumsum(speaking, dtype=np.float64)])

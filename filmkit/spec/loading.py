@@ -71,14 +71,18 @@ def _inline_scenes(
     entries: list[Any], root: Path, source_map: SourceMap, files: list[str]
 ) -> list[Any]:
     """Replace scene file names (globs allowed) by the scenes they hold."""
+    # Positions recorded from film.yaml are keyed by the entry's old index; lift them
+    # out first so scenes read from files can take those indices without mixing.
+    written = {index: _take(source_map, ("scenes", index)) for index in range(len(entries))}
     scenes: list[Any] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, str):
-            _shift(source_map, ("scenes", index), ("scenes", len(scenes)))
+            _put(source_map, ("scenes", len(scenes)), written[index])
             scenes.append(entry)
             continue
         matches = sorted(glob.glob(str(root / entry)))
         if not matches:
+            _put(source_map, ("scenes", index), written[index])
             raise source_map.error(
                 ("scenes", index),
                 f"no scene file matches {entry!r}",
@@ -91,13 +95,22 @@ def _inline_scenes(
     return scenes
 
 
-def _shift(source_map: SourceMap, old: SpecPath, new: SpecPath) -> None:
-    """Move recorded positions under ``old`` to ``new`` (scene list renumbering)."""
-    if old == new:
-        return
-    for table in (source_map.values, source_map.keys):
-        for path in [p for p in table if p[: len(old)] == old]:
-            table[new + path[len(old) :]] = table.pop(path)
+Positions = tuple[dict[SpecPath, Location], dict[SpecPath, Location]]
+
+
+def _take(source_map: SourceMap, prefix: SpecPath) -> Positions:
+    """Remove and return the positions recorded under ``prefix``, relative to it."""
+    taken: Positions = ({}, {})
+    for table, out in zip((source_map.values, source_map.keys), taken, strict=True):
+        for path in [p for p in table if p[: len(prefix)] == prefix]:
+            out[path[len(prefix) :]] = table.pop(path)
+    return taken
+
+
+def _put(source_map: SourceMap, prefix: SpecPath, positions: Positions) -> None:
+    """Record ``positions`` (from :func:`_take`) under ``prefix``."""
+    for table, saved in zip((source_map.values, source_map.keys), positions, strict=True):
+        table.update({prefix + rest: location for rest, location in saved.items()})
 
 
 def _read_yaml(path: Path, root: Path, source_map: SourceMap, prefix: SpecPath) -> Any:
