@@ -41,7 +41,7 @@ from filmkit.spec.models import (
 
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
-RENDER_VERSIONS = {"render/shot": "1", "render/mix": "1", "render/cut": "1"}
+RENDER_VERSIONS = {"render/shot": "1", "render/mix": "2", "render/cut": "1"}
 FACE_FRAMES = ("image", "mouth_open", "blink")
 MIX_RATE = 48000
 
