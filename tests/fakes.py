@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.registry import Registry
+from filmkit.generators.voice.shaping import speech_timings, write_timings
 from filmkit.media import write_wav
 
 CALLS: list[str] = []
@@ -32,7 +33,7 @@ class ToneVoice(Generator):
     name = "tone"
     version = "1"
     Params = ToneParams
-    outputs = {"audio": ".wav"}
+    outputs = {"audio": ".wav", "timings": ".json"}
 
     def generate(self, request: Request) -> dict[str, Any]:
         CALLS.append(f"voice:{request.text}")
@@ -45,7 +46,9 @@ class ToneVoice(Generator):
         seconds = 0.25 + 0.03 * len(request.text) / request.params.speed
         t = np.arange(int(seconds * rate)) / rate
         syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
-        write_wav(request.outputs["audio"], 0.4 * syllables * np.sin(2 * np.pi * pitch * t), rate)
+        audio = 0.4 * syllables * np.sin(2 * np.pi * pitch * t)
+        write_wav(request.outputs["audio"], audio, rate)
+        write_timings(request.outputs["timings"], speech_timings(audio, rate))
         return {"duration": seconds}
 
 

@@ -18,6 +18,12 @@ Contract
   result.
 * Heavy imports (torch, onnxruntime, boto3, openai) happen inside
   ``generate`` so that planning stays fast.
+* A voice backend writes two outputs: ``audio`` (WAV) and ``timings`` (JSON:
+  onset, offset, speech segments and, where the engine reports them, words);
+  :func:`filmkit.generators.voice.shaping.shape_speech` writes both.
+* ``offline = False`` marks backends that call a network service (and
+  usually cost money); their credentials come from the environment, never
+  from the spec.
 * ``deterministic = False`` marks backends whose output differs from run to run
   (paid APIs, sampling on GPU): their results are generated once and pinned by
   ``film.lock``.
@@ -51,7 +57,9 @@ class Request:
     Which of ``text``, ``size`` and ``duration`` are set depends on the kind:
     voice gets ``text`` (the line to speak); image gets ``size`` and an
     optional ``text`` prompt; music gets ``duration`` and an optional ``text``
-    brief.
+    brief. A voice may also get a ``direction``: how to say the line, from a
+    parenthetical such as "(whispering)"; backends that can act on it set
+    ``directions = True`` (the planner warns where a direction would be ignored).
     """
 
     params: BaseModel
@@ -60,6 +68,7 @@ class Request:
     text: str = ""
     size: tuple[int, int] | None = None
     duration: float | None = None
+    direction: str = ""
     inputs: Mapping[str, Path] = field(default_factory=dict)
     device: str = "cpu"
     progress: Callable[[float], None] = _ignore_progress
@@ -74,6 +83,8 @@ class Generator(ABC):
     Params: ClassVar[type[BaseModel]] = NoParams
     outputs: ClassVar[Mapping[str, str]]
     deterministic: ClassVar[bool] = True
+    directions: ClassVar[bool] = False
+    offline: ClassVar[bool] = True
     licence: ClassVar[str] = ""
 
     @classmethod

