@@ -203,6 +203,7 @@ def _generate(
         text=request_fields.get("text", ""),
         size=tuple(size) if size else None,
         duration=request_fields.get("duration"),
+        direction=request_fields.get("direction", ""),
         inputs=inputs,
         device=context.device,
     )
@@ -215,10 +216,20 @@ def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> An
         from filmkit.render.cut import render_shot
 
         return render_shot(step.params_value(), inputs, outputs["video"])
-    if step.kind == "mix":
-        from filmkit.render.mix import mix_audio
+    if step.kind == "timeline":
+        from filmkit.render.speech import build_timeline
 
-        return mix_audio(step.params_value(), inputs, outputs["audio"], outputs["subtitles"])
+        return build_timeline(step.params_value(), inputs, outputs)
+    if step.kind in ("dialogue", "music", "effects", "mix"):
+        from filmkit.render import mix
+
+        render = {
+            "dialogue": mix.dialogue_stem,
+            "music": mix.music_stem,
+            "effects": mix.effects_stem,
+            "mix": mix.mix_audio,
+        }[step.kind]
+        return render(step.params_value(), inputs, outputs["audio"])
     if step.kind == "cut":
         from filmkit.render.cut import cut_film
 

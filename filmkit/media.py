@@ -32,6 +32,16 @@ def run_ffmpeg(args: list[str]) -> None:
         raise MediaError(f"ffmpeg failed: {proc.stderr.strip()[-2000:]}")
 
 
+def decode_audio(path: Path, rate: int, channels: int = 2) -> bytes:
+    """A media file's first audio stream as raw float32 little-endian samples."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path)]
+    cmd += ["-vn", "-f", "f32le", "-ac", str(channels), "-ar", str(rate), "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise MediaError(f"ffmpeg cannot decode {path.name}: {proc.stderr.decode()[-2000:]}")
+    return proc.stdout
+
+
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """Read a 16-bit PCM WAV file as float32 ``(samples, channels)`` and its rate."""
     with wave.open(str(path), "rb") as wav:

@@ -58,14 +58,35 @@ def test_second_build_runs_nothing(tiny: Path) -> None:
     assert CALLS == []
 
 
-def test_editing_one_line_reruns_its_voice_shot_mix_and_cut_only(tiny: Path) -> None:
+SOUND_STEPS = ["cut", "mix", "stem:dialogue", "timeline"]
+ALL_SOUND = [*SOUND_STEPS, "stem:effects", "stem:music"]
+
+
+def test_editing_one_line_reruns_its_voice_its_shot_and_the_sound(tiny: Path) -> None:
     build(tiny)
     edit(tiny / "scenes" / "01.yaml", "Hello there.", "Hello, stranger.")
     report = build(tiny)
-    assert statuses(report, "ran") == ["cut", "mix", "shot:one/a", "voice:one/a/1"]
+    # The longer line moves every shot after it, so the music and effects are
+    # laid out again too; no other voice, face, image or shot is touched.
+    moved = ["stem:effects", "stem:music"]
+    assert statuses(report, "ran") == sorted([*SOUND_STEPS, *moved, "shot:one/a", "voice:one/a/1"])
     assert report["voice:one/a/1"]["reason"] == "line text changed"
     assert report["shot:one/a"]["reason"] == "input changed: line0"
     assert "Hello, stranger." in (tiny / "build" / "film.srt").read_text()
+    assert "Hello, stranger." in (tiny / "build" / "film.vtt").read_text()
+
+
+def test_a_line_that_moves_no_shot_leaves_music_and_effects_cached(tiny: Path) -> None:
+    edit(
+        tiny / "scenes" / "02.yaml",
+        "transition: crossfade",
+        "transition: crossfade\n    duration: 4",
+    )
+    build(tiny)
+    edit(tiny / "scenes" / "02.yaml", "Goodbye now.", "Bye now.")
+    report = build(tiny)
+    assert statuses(report, "ran") == sorted([*SOUND_STEPS, "shot:two/b", "voice:two/b/1"])
+    assert report["stem:music"]["status"] == "cached"
 
 
 def test_same_output_stops_the_rebuild_early(tiny: Path) -> None:
@@ -146,7 +167,7 @@ def test_failed_step_is_named_and_finished_work_is_kept(tiny: Path) -> None:
     assert by_id["cut"]["status"] == "skipped"
     edit(tiny / "scenes" / "02.yaml", "Goodbye [fail]", "Goodbye now.")
     again = build(tiny)
-    assert statuses(again, "ran") == ["cut", "mix", "shot:two/b", "voice:two/b/1"]
+    assert statuses(again, "ran") == sorted([*ALL_SOUND, "shot:two/b", "voice:two/b/1"])
 
 
 SCRIPT = textwrap.dedent(
@@ -201,4 +222,4 @@ def test_reverting_an_edit_restores_from_the_cache_without_running(tiny: Path) -
     edit(scene, "Hello, stranger.", "Hello there.")
     report = build(tiny)
     assert statuses(report, "ran") == []
-    assert statuses(report, "restored") == ["cut", "mix", "shot:one/a", "voice:one/a/1"]
+    assert statuses(report, "restored") == sorted([*ALL_SOUND, "shot:one/a", "voice:one/a/1"])

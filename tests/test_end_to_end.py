@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from filmkit.media import ffmpeg_exe
+from filmkit.media import ffmpeg_exe, read_wav
+from filmkit.render.cut import film_levels
 from tests.conftest import write_project
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,16 @@ def probe(path: Path) -> str:
     ).stderr
 
 
+def srt_starts(path: Path) -> list[float]:
+    starts = []
+    for block in path.read_text().strip().split("\n\n"):
+        clock = block.splitlines()[1].split(" --> ")[0]
+        hours, minutes, rest = clock.split(":")
+        seconds, millis = rest.split(",")
+        starts.append(int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000)
+    return starts
+
+
 def decoded_audio(path: Path) -> np.ndarray:
     raw = subprocess.run(
         [
@@ -123,6 +134,21 @@ def test_tiny_film_builds_with_real_backends_and_rebuilds_incrementally(tmp_path
         "Next.",
     ]
 
+    # The sound meets its loudness target (-16 LUFS) and ceiling, measured on the film.
+    levels = film_levels(film)
+    assert levels.integrated == pytest.approx(-16.0, abs=1.0)
+    assert levels.true_peak <= -1.0
+    # Subtitles start at the voice onsets, found in the exported dialogue stem.
+    speech, rate = read_wav(root / "build" / "stems" / "dialogue.wav")
+    loud = np.flatnonzero(np.abs(speech).max(axis=1) > 0.02)
+    vtt = (root / "build" / "film.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and "<v Ada>Is anyone there?" in vtt
+    for cue in srt_starts(root / "build" / "film.srt"):
+        onset = loud[loud >= round((cue - 0.3) * rate)][0] / rate
+        assert abs(onset - cue) < 0.1
+    for stem in ("music", "effects"):
+        assert (root / "build" / "stems" / f"{stem}.wav").is_file()
+
     filmkit(root, "build")
     assert set(report(root).values()) == {"cached"}
 
@@ -130,4 +156,13 @@ def test_tiny_film_builds_with_real_backends_and_rebuilds_incrementally(tmp_path
     scene.write_text(scene.read_text().replace("Is anyone there?", "Hello?"))
     filmkit(root, "build")
     ran = sorted(step for step, status in report(root).items() if status == "ran")
-    assert ran == ["cut", "mix", "shot:one/ada", "voice:one/ada/1"]
+    assert ran == [
+        "cut",
+        "mix",
+        "shot:one/ada",
+        "stem:dialogue",
+        "stem:effects",
+        "stem:music",
+        "timeline",
+        "voice:one/ada/1",
+    ]

@@ -2,15 +2,21 @@
 
 The DAG, for every film::
 
-    voice:<scene>/<shot>/<n>  ─┐
-    face:<character>  ─────────┼─> shot:<scene>/<shot> ─┐
-    image:<name or place>  ────┘                         ├─> cut
-    music:<cue>  ─────────────────> mix ─────────────────┘
+    voice:<scene>/<shot>/<n> ─┬──────────────────────────> shot:<scene>/<shot> ─┐
+    face:<character>, image:… ┼──────────────────────────> shot:…               │
+                              └─> timeline ─┬─> stem:dialogue ─┐                ├─> cut
+    music:<cue> ────────────────────────────┼─> stem:music ────┼─> mix ─────────┘
+    sound:<scene>/<shot>/<n> ───────────────┴─> stem:effects ──┘
 
-Voices, faces, sets and music are generator steps; shot, mix and cut are
-render steps. Each step's params are validated against its backend's
-``Params`` here, so a bad param is reported with its spec location before
-anything runs.
+Voices, faces, sets, music and sounds are generator steps; the rest are
+render steps. ``timeline`` turns the voices' timings into the film's clock
+(shot starts, line onsets, subtitles). Shot times and speech times are
+separate outputs, so a changed line that moves no shot leaves the music and
+effects stems cached (early cutoff): only the dialogue stem and the mix run.
+
+Each generator step's params are validated against its backend's ``Params``
+here, so a bad param is reported with its spec location before anything
+runs.
 """
 
 from __future__ import annotations
@@ -41,7 +47,25 @@ from filmkit.spec.models import (
 
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
-RENDER_VERSIONS = {"render/shot": "1", "render/mix": "2", "render/cut": "1"}
+RENDER_VERSIONS = {
+    "render/shot": "2",
+    "render/timeline": "1",
+    "render/dialogue": "1",
+    "render/music": "1",
+    "render/effects": "1",
+    "render/mix": "3",
+    "render/cut": "2",
+}
+RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "shot": (("video", ".mp4"),),
+    "timeline": (("shots", ".json"), ("speech", ".json"), ("srt", ".srt"), ("vtt", ".vtt")),
+    "dialogue": (("audio", ".wav"),),
+    "music": (("audio", ".wav"),),
+    "effects": (("audio", ".wav"),),
+    "mix": (("audio", ".wav"),),
+    "cut": (("film", ".mp4"),),
+}
+STEMS = ("dialogue", "music", "effects")
 FACE_FRAMES = ("image", "mouth_open", "blink")
 MIX_RATE = 48000
 
@@ -62,6 +86,7 @@ class _Compiler:
         self.registry = registry
         self.steps: dict[str, Step] = {}
         self.errors: list[SpecError] = []
+        self.notes: list[SpecError] = []
 
     def compile(self) -> Plan:
         faces = {
@@ -77,24 +102,41 @@ class _Compiler:
             if character.face is not None
         }
         shots: list[Step | None] = []
-        voices: list[list[str]] = []
+        voices: list[list[Step | None]] = []
+        sounds: list[list[Input | None]] = []
         for s, scene in enumerate(self.film.scenes):
             for t, shot in enumerate(scene.shots):
                 origin: SpecPath = ("scenes", s, "shots", t)
                 lines = [self._voice_step(scene, shot, k, origin) for k in range(len(shot.lines))]
-                voices.append([v.id for v in lines if v is not None])
+                index = len(shots)
+                voices.append(lines)
                 shots.append(self._shot_step(scene, shot, origin, lines, faces))
-        music = [self._music_step(m) for m in range(len(self.film.music))]
+                sounds.append(
+                    [
+                        self._sound_input(scene, shot, index, k, origin)
+                        for k in range(len(shot.sounds))
+                    ]
+                )
+        music = [self._music_input(m) for m in range(len(self.film.music))]
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
-        mix = self._mix_step(voices, [m for m in music if m is not None])
+        timeline = self._timeline_step(voices)
+        stems = {
+            "dialogue": self._dialogue_step(timeline, voices),
+            "music": self._music_stem_step(timeline, music),
+            "effects": self._effects_step(timeline, sounds),
+        }
+        mix = self._mix_step(timeline, stems)
         cut = self._cut_step([s for s in shots if s is not None], mix)
         output = PurePosixPath(self.film.output)
-        products = (
+        products = [
             (str(output), cut.id, "film"),
-            (str(output.with_suffix(".srt")), mix.id, "subtitles"),
-        )
-        return Plan(tuple(self.steps.values()), products)
+            (str(output.with_suffix(".srt")), timeline.id, "srt"),
+            (str(output.with_suffix(".vtt")), timeline.id, "vtt"),
+        ]
+        for name, stem in stems.items():
+            products.append((str(output.parent / "stems" / f"{name}.wav"), stem.id, "audio"))
+        return Plan(tuple(self.steps.values()), tuple(products), tuple(self.notes))
 
     def _face_side(self) -> int:
         return max(256, self.film.size[1] // 2 * 2)
@@ -189,15 +231,28 @@ class _Compiler:
     def _voice_step(self, scene: Scene, shot: Shot, k: int, origin: SpecPath) -> Step | None:
         line = shot.lines[k]
         character = self.film.characters[line.who]
-        return self._generator_step(
+        request = {"text": line.text}
+        if line.direction:
+            request["direction"] = line.direction
+        step = self._generator_step(
             f"voice:{shot_name(scene, shot)}/{k + 1}",
             "voice",
             character.voice,
             ("characters", line.who, "voice"),
-            {"text": line.text},
+            request,
             label=f'{character.name}: "{_shorten(line.text)}"',
             origin=(*origin, "lines", k),
         )
+        if step is not None and line.direction and not self.registry.get(step.action).directions:
+            self.notes.append(
+                SpecError(
+                    f"{step.action} cannot act on the direction ({line.direction}); "
+                    "the line is spoken plainly",
+                    hint="voice/polly and voice/openai follow directions",
+                    path=(*origin, "lines", k),
+                )
+            )
+        return step
 
     def _image_step(self, layer: GeneratedLayer, place: str, path: SpecPath) -> Step | None:
         shared = isinstance(layer.generate, str) and not layer.prompt
@@ -256,11 +311,20 @@ class _Compiler:
             "layers": layers,
             "lines": [{"who": line.who, "pause": line.pause} for line in shot.lines],
         }
+        if self.film.subtitles.burn:
+            params["subtitles"] = {
+                "size": self.film.subtitles.size,
+                "text": [line.text for line in shot.lines],
+            }
         return self._render_step(f"shot:{name}", "shot", params, inputs, origin, f"shot {name}")
 
-    def _music_step(self, m: int) -> Step | None:
+    def _music_input(self, m: int) -> Input | None:
+        """Where cue ``m``'s audio comes from: its generator step, or its file."""
         cue = self.film.music[m]
-        return self._generator_step(
+        if cue.file is not None:
+            return Input(f"cue:{cue.id}", file=cue.file)
+        assert cue.generate is not None
+        step = self._generator_step(
             f"music:{cue.id}",
             "music",
             cue.generate,
@@ -268,9 +332,29 @@ class _Compiler:
             {"duration": cue.length, "text": cue.prompt},
             label=f"music {cue.id}",
         )
+        return None if step is None else Input(f"cue:{cue.id}", step=step.id, output="audio")
 
-    def _mix_step(self, voices: list[list[str]], music: list[Step]) -> Step:
-        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
+    def _sound_input(
+        self, scene: Scene, shot: Shot, index: int, k: int, origin: SpecPath
+    ) -> Input | None:
+        """Where sound ``k`` of shot ``index`` comes from: its generator step, or its file."""
+        sound = shot.sounds[k]
+        if sound.file is not None:
+            return Input(f"sound:{index}:{k}", file=sound.file)
+        assert sound.generate is not None
+        name = f"{shot_name(scene, shot)}/{k + 1}"
+        step = self._generator_step(
+            f"sound:{name}",
+            "sound",
+            sound.generate,
+            (*origin, "sounds", k, "generate"),
+            {"duration": sound.length, "text": sound.prompt},
+            label=f"sound {name}",
+            origin=(*origin, "sounds", k),
+        )
+        return None if step is None else Input(f"sound:{index}:{k}", step=step.id, output="audio")
+
+    def _timeline_step(self, voices: list[list[Step | None]]) -> Step:
         shots = []
         inputs = []
         for index, (scene, shot) in enumerate(self.film.shots()):
@@ -292,24 +376,100 @@ class _Compiler:
                     ],
                 }
             )
-            for k, voice_id in enumerate(voices[index]):
-                inputs.append(Input(f"line:{index}:{k}", step=voice_id, output="audio"))
+            for k, voice in enumerate(voices[index]):
+                assert voice is not None
+                inputs.append(Input(f"timings:{index}:{k}", step=voice.id, output="timings"))
+        params = {
+            "fps": self.film.fps,
+            "shots": shots,
+            "reading_speed": self.film.subtitles.reading_speed,
+            "checks": self.film.checks,
+        }
+        return self._render_step("timeline", "timeline", params, inputs, (), "film timeline")
+
+    def _dialogue_step(self, timeline: Step, voices: list[list[Step | None]]) -> Step:
+        inputs = [Input("speech", step=timeline.id, output="speech")]
+        for index, lines in enumerate(voices):
+            for k, voice in enumerate(lines):
+                assert voice is not None
+                inputs.append(Input(f"line:{index}:{k}", step=voice.id, output="audio"))
+        params = {"rate": MIX_RATE}
+        return self._render_step("stem:dialogue", "dialogue", params, inputs, (), "dialogue stem")
+
+    def _music_stem_step(self, timeline: Step, music: list[Input | None]) -> Step:
+        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
+        inputs = [Input("shots", step=timeline.id, output="shots")]
         cues = []
-        for cue, step in zip(self.film.music, music, strict=True):
+        for cue, source in zip(self.film.music, music, strict=True):
+            assert source is not None
+            inputs.append(source)
             cues.append(
                 {
                     "id": cue.id,
                     "first": names.index(cue.start),
                     "last": names.index(cue.end or cue.start),
                     "gain_db": cue.gain_db,
-                    "duck_db": cue.duck_db,
                     "fade_in": cue.fade_in,
                     "fade_out": cue.fade_out,
+                    "trim": list(cue.trim) if cue.trim else None,
+                    "loop": cue.loop,
                 }
             )
-            inputs.append(Input(f"music:{cue.id}", step=step.id, output="audio"))
-        params = {"fps": self.film.fps, "rate": MIX_RATE, "shots": shots, "music": cues}
-        return self._render_step("mix", "mix", params, inputs, ("music",), "sound mix")
+        params = {"rate": MIX_RATE, "cues": cues}
+        return self._render_step("stem:music", "music", params, inputs, ("music",), "music stem")
+
+    def _effects_step(self, timeline: Step, sounds: list[list[Input | None]]) -> Step:
+        inputs = [Input("shots", step=timeline.id, output="shots")]
+        placed = []
+        for index, (_scene, shot) in enumerate(self.film.shots()):
+            for k, (sound, source) in enumerate(zip(shot.sounds, sounds[index], strict=True)):
+                assert source is not None
+                inputs.append(source)
+                placed.append(
+                    {
+                        "shot": index,
+                        "index": k,
+                        "at": sound.at,
+                        "gain_db": sound.gain_db,
+                        "loop": sound.loop,
+                        "fade_in": sound.fade_in,
+                        "fade_out": sound.fade_out,
+                    }
+                )
+        params = {"rate": MIX_RATE, "sounds": placed}
+        return self._render_step("stem:effects", "effects", params, inputs, (), "effects stem")
+
+    def _mix_step(self, timeline: Step, stems: dict[str, Step]) -> Step:
+        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
+        inputs = [
+            Input("shots", step=timeline.id, output="shots"),
+            Input("speech", step=timeline.id, output="speech"),
+        ]
+        inputs += [
+            Input(f"stem:{name}", step=stem.id, output="audio") for name, stem in stems.items()
+        ]
+        sound = self.film.sound
+        params = {
+            "rate": MIX_RATE,
+            "loudness": sound.loudness,
+            "true_peak": sound.true_peak,
+            "gains": {
+                "dialogue": sound.dialogue_db,
+                "music": sound.music_db,
+                "effects": sound.effects_db,
+            },
+            "ducking": [
+                {
+                    "first": names.index(cue.start),
+                    "last": names.index(cue.end or cue.start),
+                    "fade_out": cue.fade_out,
+                    "duck_db": cue.duck_db,
+                }
+                for cue in self.film.music
+            ],
+            "checks": self.film.checks,
+        }
+        return self._render_step("mix", "mix", params, inputs, ("sound",), "sound mix")
 
     def _cut_step(self, shots: list[Step], mix: Step) -> Step:
         transitions = [
@@ -323,6 +483,9 @@ class _Compiler:
             "fps": self.film.fps,
             "title": self.film.title,
             "shots": transitions,
+            "loudness": self.film.sound.loudness,
+            "true_peak": self.film.sound.true_peak,
+            "checks": self.film.checks,
         }
         return self._render_step("cut", "cut", params, inputs, ("output",), "final cut")
 
@@ -336,11 +499,7 @@ class _Compiler:
         label: str,
     ) -> Step:
         action = f"render/{kind}"
-        outputs = {
-            "shot": (("video", ".mp4"),),
-            "mix": (("audio", ".wav"), ("subtitles", ".srt")),
-            "cut": (("film", ".mp4"),),
-        }[kind]
+        outputs = RENDER_OUTPUTS[kind]
         return self._add(
             Step(
                 id=step_id,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from filmkit.errors import UsageError
+from filmkit.errors import SpecError, UsageError
 from filmkit.plan.keys import action_key
 from filmkit.spec.hints import suggest
 
@@ -84,10 +84,15 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    """Steps in a valid execution order plus the files the build publishes."""
+    """Steps in a valid execution order plus the files the build publishes.
+
+    ``notes`` are warnings about the spec found while planning (a direction a
+    voice cannot act on); they carry spec paths like errors do.
+    """
 
     steps: tuple[Step, ...]
     products: tuple[tuple[str, str, str], ...] = ()
+    notes: tuple[SpecError, ...] = ()
     _index: dict[str, Step] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,4 +139,4 @@ class Plan:
                     stack.append(dep)
         chosen = tuple(step for step in self.steps if step.id in wanted)
         products = tuple(p for p in self.products if p[1] in wanted)
-        return Plan(chosen, products)
+        return Plan(chosen, products, self.notes)

@@ -44,6 +44,8 @@ def compose_shot(params: dict[str, Any], inputs: dict[str, Path]) -> Any:
         end = min(layer["end"] if layer["end"] is not None else duration, duration)
         clip = clip.with_start(layer["start"]).with_duration(max(end - layer["start"], 1e-3))
         clips.append(_with_fades(clip, layer))
+    if "subtitles" in params:
+        clips += _subtitle_clips(params, frame, duration, offsets, lengths)
     return CompositeVideoClip(clips, size=frame, bg_color=(0, 0, 0)).with_duration(duration)
 
 
@@ -215,6 +217,41 @@ def _text_clip(layer: dict[str, Any], font: Path | None, frame: tuple[int, int])
     if layer["opacity"] < 1:
         clip = clip.with_opacity(layer["opacity"])
     return clip.with_position(_place(layer, clip.size, frame))
+
+
+def _subtitle_clips(
+    params: dict[str, Any],
+    frame: tuple[int, int],
+    duration: float,
+    offsets: tuple[float, ...],
+    lengths: list[float],
+) -> list[Any]:
+    """Burned-in subtitles: each line's text under the picture while it is spoken."""
+    from moviepy import TextClip
+
+    style = params["subtitles"]
+    size = max(8, round(style["size"] * frame[1] / 720))
+    clips = []
+    for k, text in enumerate(style["text"]):
+        start = offsets[k]
+        hold = min(params["lines"][k]["pause"], 0.4)
+        end = min(start + lengths[k] + hold, duration)
+        clip = TextClip(
+            font=str(default_font()),
+            text=text,
+            font_size=size,
+            color="#ffffff",
+            stroke_color="#000000",
+            stroke_width=max(1, size // 12),
+            method="caption",
+            size=(round(frame[0] * 0.8), None),
+            margin=(size // 2, size // 2),
+            text_align="center",
+        )
+        x = (frame[0] - clip.size[0]) // 2
+        y = frame[1] - clip.size[1] - round(frame[1] * 0.04)
+        clips.append(clip.with_position((x, y)).with_start(start).with_duration(end - start))
+    return clips
 
 
 def _video_clip(layer: dict[str, Any], path: Path, frame: tuple[int, int], duration: float) -> Any:

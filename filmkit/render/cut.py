@@ -12,7 +12,9 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
-from filmkit.media import run_ffmpeg
+from filmkit.media import decode_audio, run_ffmpeg
+from filmkit.render import loudness
+from filmkit.render.checks import settle
 from filmkit.render.compose import compose_shot
 from filmkit.render.timeline import overlap_seconds
 
@@ -20,6 +22,8 @@ VIDEO_CODEC = "libx264"
 PRESET = "veryfast"
 CRF = "20"
 AUDIO_BITRATE = "192k"
+# How far the finished film's loudness may be from the target before a check fires.
+LOUDNESS_TOLERANCE = 1.0
 
 
 def release(clip: Any) -> None:
@@ -141,4 +145,26 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
         ]
     )
     picture.unlink()
-    return {"duration": clock, "shots": len(segments)}
+    levels = film_levels(out)
+    problems = []
+    if abs(levels.integrated - params["loudness"]) > LOUDNESS_TOLERANCE:
+        problems.append(
+            f"the film measures {levels.integrated:.1f} LUFS, off the target "
+            f"{params['loudness']:g} LUFS by more than {LOUDNESS_TOLERANCE:g} LU"
+        )
+    if levels.true_peak > params["true_peak"]:
+        problems.append(
+            f"the film's true peak is {levels.true_peak:.1f} dBTP, over the "
+            f"{params['true_peak']:g} dBTP ceiling"
+        )
+    meta = {"duration": clock, "shots": len(segments), **levels.as_meta()}
+    return meta | settle(problems, params["checks"], "the final cut")
+
+
+def film_levels(path: Path) -> loudness.Levels:
+    """Loudness and true peak of a film's sound, decoded from the file itself."""
+    import numpy as np
+
+    rate = 48000
+    raw = decode_audio(path, rate)
+    return loudness.measure(np.frombuffer(raw, dtype="<f4").reshape(-1, 2), rate)

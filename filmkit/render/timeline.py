@@ -93,16 +93,26 @@ def film_timeline(
     return timings
 
 
-def subtitle_cues(shots: Sequence[dict[str, Any]], timings: Sequence[ShotTiming]) -> list[Cue]:
-    """A cue per line, from the real line timings."""
+def subtitle_cues(
+    shots: Sequence[dict[str, Any]],
+    timings: Sequence[ShotTiming],
+    voiced: Sequence[Sequence[tuple[float, float]]] | None = None,
+) -> list[Cue]:
+    """A cue per line, from the real line timings.
+
+    ``voiced`` gives, per shot and line, the (onset, offset) of the audible
+    speech within the line's audio; a cue starts at the onset and holds a
+    little past the offset. Without it, the whole audio counts as speech.
+    """
     cues = []
-    for shot, timing in zip(shots, timings, strict=True):
-        for line, offset, length in zip(
-            shot["lines"], timing.line_offsets, timing.line_lengths, strict=True
+    for index, (shot, timing) in enumerate(zip(shots, timings, strict=True)):
+        spans = voiced[index] if voiced is not None else [(0.0, n) for n in timing.line_lengths]
+        for line, offset, (onset, offset_end) in zip(
+            shot["lines"], timing.line_offsets, spans, strict=True
         ):
             start = timing.start + offset
             hold = min(line["pause"], 0.4)
-            cues.append(Cue(start, start + length + hold, line["name"], line["text"]))
+            cues.append(Cue(start + onset, start + offset_end + hold, line["name"], line["text"]))
     # A cue never overlaps the next one, even across a crossfade.
     return [
         Cue(cue.start, min(cue.end, nxt.start), cue.name, cue.text)
@@ -120,18 +130,28 @@ def format_srt(cues: Sequence[Cue]) -> str:
     return "\n".join(blocks)
 
 
-def _srt_time(seconds: float) -> str:
+def format_vtt(cues: Sequence[Cue]) -> str:
+    """WebVTT text for ``cues``, each with its speaker as a voice span."""
+    blocks = ["WEBVTT\n"]
+    for cue in cues:
+        start, end = _srt_time(cue.start, "."), _srt_time(cue.end, ".")
+        text = cue.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        blocks.append(f"{start} --> {end}\n<v {_vtt_name(cue.name)}>{text}\n")
+    return "\n".join(blocks)
+
+
+def reading_speed(cue: Cue) -> float:
+    """Characters per second a viewer must read to follow ``cue``."""
+    return len(cue.text) / max(cue.end - cue.start, 1e-3)
+
+
+def _vtt_name(name: str) -> str:
+    return name.replace(">", "").replace("&", "and") or "?"
+
+
+def _srt_time(seconds: float, separator: str = ",") -> str:
     millis = round(seconds * 1000)
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
-
-
-def speech_spans(timings: Sequence[ShotTiming]) -> list[tuple[float, float]]:
-    """(start, end) of every line on the film clock, for ducking."""
-    return [
-        (t.start + offset, t.start + offset + length)
-        for t in timings
-        for offset, length in zip(t.line_offsets, t.line_lengths, strict=True)
-    ]
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"

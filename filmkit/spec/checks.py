@@ -13,6 +13,8 @@ from filmkit.spec.models import (
     GeneratedLayer,
     GeneratorRef,
     ImageLayer,
+    MusicCue,
+    Sound,
     TextLayer,
     VideoLayer,
 )
@@ -51,10 +53,12 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
                     )
             for k, layer in enumerate(shot.layers):
                 yield from _check_layer(film, root, layer, (*shot_path, "layers", k))
+            for k, sound in enumerate(shot.sounds):
+                yield from _check_source(film, root, sound, (*shot_path, "sounds", k))
     names = shot_names(film)
     yield from _check_unique([cue.id for cue in film.music], ("music",), "music cue")
     for m, cue in enumerate(film.music):
-        yield from _check_ref(film, cue.generate, ("music", m, "generate"))
+        yield from _check_source(film, root, cue, ("music", m))
         for key in ("start", "end"):
             value = getattr(cue, key)
             if value is not None and value not in names:
@@ -101,6 +105,20 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
                 hint="paths are relative to the folder holding film.yaml",
                 path=(*path, key),
             )
+
+
+def _check_source(
+    film: Film, root: Path, item: MusicCue | Sound, path: SpecPath
+) -> Iterator[SpecError]:
+    """A music cue or sound: its generator config exists, or its file does."""
+    if item.generate is not None:
+        yield from _check_ref(film, item.generate, (*path, "generate"))
+    elif item.file is not None and not (root / item.file).is_file():
+        yield SpecError(
+            f"file not found: {item.file}",
+            hint="paths are relative to the folder holding film.yaml",
+            path=(*path, "file"),
+        )
 
 
 def _check_ref(film: Film, ref: GeneratorRef, path: SpecPath) -> Iterator[SpecError]:

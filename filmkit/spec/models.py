@@ -7,6 +7,7 @@ prints for editors.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -60,11 +61,23 @@ class Character(Strict):
     description: str = Field(default="", description="prompt for image backends")
 
 
+_PARENTHETICAL = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.DOTALL)
+
+
 class Line(Strict):
-    """One line of dialogue. Shorthand: ``- ada: "Hello."``."""
+    """One line of dialogue. Shorthand: ``- ada: "(quietly) Hello."``.
+
+    A leading parenthetical, as in a screenplay, becomes the line's
+    ``direction``: how it is said. It is not spoken and not subtitled.
+    """
 
     who: str = Field(description="a key of `characters:`")
     text: str = Field(min_length=1)
+    direction: str = Field(
+        default="",
+        description="how the line is said, e.g. whispering; voices that can act on it "
+        "(polly, openai) do; others say the line plainly and the build warns",
+    )
     pause: Seconds = Field(default=0.35, description="silence after the line")
 
     @model_validator(mode="before")
@@ -75,7 +88,11 @@ class Line(Strict):
             speakers = [k for k in data if k not in cls.model_fields]
             if len(speakers) == 1 and isinstance(data[speakers[0]], str):
                 rest = {k: v for k, v in data.items() if k != speakers[0]}
-                return {"who": speakers[0], "text": data[speakers[0]], **rest}
+                data = {"who": speakers[0], "text": data[speakers[0]], **rest}
+        if isinstance(data, dict) and isinstance(data.get("text"), str):
+            found = _PARENTHETICAL.match(data["text"])
+            if found and found.group(2).strip() and not data.get("direction"):
+                data = {**data, "direction": found.group(1).strip(), "text": found.group(2)}
         return data
 
 
@@ -194,6 +211,26 @@ class Transition(Strict):
     duration: Seconds = 0.6
 
 
+class Sound(Strict):
+    """A sound effect or ambience in a shot: a file or a generated sound."""
+
+    file: str | None = Field(default=None, description="an audio file in the project")
+    generate: GeneratorRef | None = None
+    prompt: str = Field(default="", description="what to make, for a sound generator")
+    at: Seconds = Field(default=0.0, description="seconds into the shot")
+    length: Seconds = Field(default=4.0, description="seconds of sound to generate")
+    gain_db: float = 0.0
+    loop: bool = Field(default=False, description="repeat to fill the rest of the shot")
+    fade_in: Seconds = 0.0
+    fade_out: Seconds = 0.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Sound:
+        if (self.file is None) == (self.generate is None):
+            raise ValueError("a sound needs exactly one of `file:` or `generate:`")
+        return self
+
+
 class Shot(Strict):
     """A shot: layers of picture and the lines spoken over it."""
 
@@ -204,6 +241,7 @@ class Shot(Strict):
     tail: Seconds = Field(default=0.7, description="silence after the last line")
     layers: list[Layer] = Field(default_factory=list)
     lines: list[Line] = Field(default_factory=list)
+    sounds: list[Sound] = Field(default_factory=list)
 
     @field_validator("transition", mode="before")
     @classmethod
@@ -220,10 +258,21 @@ class Scene(Strict):
 
 
 class MusicCue(Strict):
-    """A piece of score laid under a span of shots."""
+    """A piece of score laid under a span of shots: generated, or a file.
+
+    The cue fits its span by itself: music that runs long is cut (and faded
+    out), music that runs short loops with a crossfade. A cue rings on for
+    ``fade_out`` seconds after its last shot, so a cue that starts there
+    crossfades with it.
+    """
 
     id: Ident
-    generate: GeneratorRef
+    generate: GeneratorRef | None = None
+    file: str | None = Field(default=None, description="an audio file (wav, mp3, flac, ogg...)")
+    trim: tuple[Seconds, Seconds] | None = Field(
+        default=None, description="[start, end] seconds of the file to use"
+    )
+    loop: bool = Field(default=True, description="loop music shorter than its span")
     start: str = Field(description="first shot, scene/shot")
     end: str | None = Field(default=None, description="last shot, scene/shot; default: start")
     length: Seconds = Field(default=60.0, description="seconds of music to generate")
@@ -232,6 +281,40 @@ class MusicCue(Strict):
     fade_in: Seconds = 1.0
     fade_out: Seconds = 2.0
     prompt: str = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MusicCue:
+        if (self.file is None) == (self.generate is None):
+            raise ValueError("a music cue needs exactly one of `generate:` or `file:`")
+        return self
+
+
+class SoundSettings(Strict):
+    """The mix: loudness target, true-peak ceiling and stem levels."""
+
+    loudness: float = Field(
+        default=-16.0,
+        ge=-40.0,
+        le=-5.0,
+        description="integrated loudness target in LUFS: -16 for the web, -23 for broadcast "
+        "(EBU R128), -14 for some streaming services",
+    )
+    true_peak: float = Field(
+        default=-1.0, ge=-12.0, le=0.0, description="true-peak ceiling in dBTP"
+    )
+    dialogue_db: float = Field(default=0.0, description="gain of the dialogue stem")
+    music_db: float = Field(default=0.0, description="gain of the music stem")
+    effects_db: float = Field(default=0.0, description="gain of the effects stem")
+
+
+class SubtitleSettings(Strict):
+    """Subtitles: always written as SRT and WebVTT; optionally burned into the picture."""
+
+    burn: bool = Field(default=False, description="draw the subtitles into the picture")
+    size: int = Field(default=34, gt=0, description="text size in pixels at 720p")
+    reading_speed: float = Field(
+        default=20.0, gt=0, description="most characters per second a viewer can read"
+    )
 
 
 class Film(Strict):
@@ -245,6 +328,12 @@ class Film(Strict):
     generators: dict[Ident, GeneratorConfig] = Field(default_factory=dict)
     characters: dict[Ident, Character] = Field(default_factory=dict)
     music: list[MusicCue] = Field(default_factory=list)
+    sound: SoundSettings = SoundSettings()
+    subtitles: SubtitleSettings = SubtitleSettings()
+    checks: Literal["warn", "fail"] = Field(
+        default="warn",
+        description="what a failed sound or subtitle check does: warn, or fail the build",
+    )
     scenes: list[Scene] = Field(min_length=1)
 
     @field_validator("size")
