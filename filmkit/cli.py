@@ -165,6 +165,8 @@ def _validate(args: argparse.Namespace) -> int:
     plan = project.plan(spec)
     film = spec.film
     lines = sum(len(shot.lines) for _, shot in film.shots())
+    for note in plan.notes:
+        print(note.render("warning"), file=sys.stderr)
     print(
         f"ok: {film.title!r}: {len(film.scenes)} scenes, {len(film.shots())} shots, "
         f"{lines} lines, {len(film.characters)} characters, {len(plan)} steps"

@@ -65,9 +65,9 @@ class SpecError(FilmkitError):
         self.hint = hint
         self.path = path
 
-    def render(self) -> str:
+    def render(self, severity: str = "error") -> str:
         where = f"{self.location}: " if self.location else ""
-        lines = [f"{where}error: {self.message}"]
+        lines = [f"{where}{severity}: {self.message}"]
         if self.snippet and self.location:
             gutter = f"{self.location.line:>4} | "
             lines.append(gutter + self.snippet)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -100,3 +101,6 @@ class BuildProgress:
             table.add_row("wrote", str(Path(product)))
         table.add_row("report", "build/report.json")
         out.print(table)
+        warnings = report.warnings()
+        for warning in warnings:
+            out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

@@ -8,7 +8,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,14 @@ class BuildReport:
     steps: list[dict[str, Any]]
     seconds: float
     products: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """Spec notes, then every warning a step reported (cached steps included)."""
+        found = list(self.notes)
+        for step in self.steps:
+            found += [f"{step['step']}: {w}" for w in step.get("meta", {}).get("warnings", [])]
+        return found
 
     def count(self, status: str) -> int:
         """How many steps ended with ``status``."""
@@ -117,7 +125,9 @@ class Project:
         """The full build plan; spec errors carry file:line:col."""
         spec = spec or self.load()
         try:
-            return compile_plan(spec.film, self.registry)
+            plan = compile_plan(spec.film, self.registry)
+            notes = tuple(spec.source_map.located(note) for note in plan.notes)
+            return replace(plan, notes=notes)
         except SpecError as exc:
             errors = getattr(exc, "errors", None)
             if errors:
@@ -220,7 +230,8 @@ class Project:
             self._update_lock(full, lock, records)
             self._remember_keys(full, previous, records)
             products = self._publish(plan, records)
-        report = BuildReport(list(records.values()), time.perf_counter() - started, products)
+        notes = [note.render("warning") for note in plan.notes]
+        report = BuildReport(list(records.values()), time.perf_counter() - started, products, notes)
         self._write_report(report)
         failed = [s for s in report.steps if s["status"] == "failed"]
         if failed:
@@ -337,6 +348,7 @@ class Project:
                 s: report.count(s) for s in ("ran", "cached", "restored", "failed", "skipped")
             },
             "products": report.products,
+            "warnings": report.warnings(),
             "steps": [
                 {
                     "id": s["step"],
@@ -346,6 +358,7 @@ class Project:
                     "reason": s.get("reason", ""),
                     "seconds": s.get("seconds", 0),
                     "key": s.get("key"),
+                    "meta": s.get("meta", {}),
                 }
                 for s in report.steps
             ],

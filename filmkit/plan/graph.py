@@ -127,7 +127,7 @@ class _Compiler:
             "effects": self._effects_step(timeline, sounds),
         }
         mix = self._mix_step(timeline, stems)
-        cut = self._cut_step([s for s in shots if s is not None], mix)
+        cut = self._cut_step([s for s in shots if s is not None], mix, timeline)
         output = PurePosixPath(self.film.output)
         products = [
             (str(output), cut.id, "film"),
@@ -343,12 +343,19 @@ class _Compiler:
             return Input(f"sound:{index}:{k}", file=sound.file)
         assert sound.generate is not None
         name = f"{shot_name(scene, shot)}/{k + 1}"
+        request = {"duration": sound.length, "text": sound.prompt}
+        step_id = f"sound:{name}"
+        if isinstance(sound.generate, str) and not sound.prompt:
+            # A named sound used alike in several shots is made once, like a named set.
+            shared = self.steps.get(f"sound:{sound.generate}")
+            if shared is None or shared.request_value() == request:
+                step_id, name = f"sound:{sound.generate}", sound.generate
         step = self._generator_step(
-            f"sound:{name}",
+            step_id,
             "sound",
             sound.generate,
             (*origin, "sounds", k, "generate"),
-            {"duration": sound.length, "text": sound.prompt},
+            request,
             label=f"sound {name}",
             origin=(*origin, "sounds", k),
         )
@@ -420,6 +427,7 @@ class _Compiler:
 
     def _effects_step(self, timeline: Step, sounds: list[list[Input | None]]) -> Step:
         inputs = [Input("shots", step=timeline.id, output="shots")]
+        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
         placed = []
         for index, (_scene, shot) in enumerate(self.film.shots()):
             for k, (sound, source) in enumerate(zip(shot.sounds, sounds[index], strict=True)):
@@ -429,6 +437,7 @@ class _Compiler:
                     {
                         "shot": index,
                         "index": k,
+                        "until": names.index(sound.until) if sound.until else index,
                         "at": sound.at,
                         "gain_db": sound.gain_db,
                         "loop": sound.loop,
@@ -471,18 +480,14 @@ class _Compiler:
         }
         return self._render_step("mix", "mix", params, inputs, ("sound",), "sound mix")
 
-    def _cut_step(self, shots: list[Step], mix: Step) -> Step:
-        transitions = [
-            {"id": shot_name(scene, shot), **shot.transition.model_dump(mode="json")}
-            for scene, shot in self.film.shots()
-        ]
+    def _cut_step(self, shots: list[Step], mix: Step, timeline: Step) -> Step:
         inputs = [Input(f"shot{i}", step=s.id, output="video") for i, s in enumerate(shots)]
         inputs.append(Input("audio", step=mix.id, output="audio"))
+        inputs.append(Input("shots", step=timeline.id, output="shots"))
         params = {
             "size": list(self.film.size),
             "fps": self.film.fps,
             "title": self.film.title,
-            "shots": transitions,
             "loudness": self.film.sound.loudness,
             "true_peak": self.film.sound.true_peak,
             "checks": self.film.checks,

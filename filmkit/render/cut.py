@@ -8,6 +8,7 @@ and writes H.264 + AAC.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from filmkit.media import decode_audio, run_ffmpeg
 from filmkit.render import loudness
 from filmkit.render.checks import settle
 from filmkit.render.compose import compose_shot
-from filmkit.render.timeline import overlap_seconds
 
 VIDEO_CODEC = "libx264"
 PRESET = "veryfast"
@@ -72,18 +72,19 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     from moviepy import VideoClip, VideoFileClip
 
     fps = params["fps"]
+    # Shot lengths come from the timeline, not from the segments' headers: moviepy
+    # derives a file's frame count from a duration printed to 1/100 s, which can be
+    # a frame short, and a frame lost per shot would drift the picture off the sound.
+    clock_file = json.loads(inputs["shots"].read_text(encoding="utf-8"))
     segments = []
     starts: list[float] = []
     overlaps: list[float] = []
-    clock = 0.0
-    for index, shot in enumerate(params["shots"]):
+    for index, shot in enumerate(clock_file["shots"]):
         segment = VideoFileClip(str(inputs[f"shot{index}"]), audio=False)
-        length = segment.reader.n_frames / fps
-        overlap = overlap_seconds(shot, segments[-1].duration if segments else None, length, fps)
-        segments.append(segment.with_duration(length))
-        starts.append(clock - overlap)
-        overlaps.append(overlap)
-        clock = starts[-1] + length
+        segments.append(segment.with_duration(shot["duration"]))
+        starts.append(shot["start"])
+        overlaps.append(shot["overlap"])
+    clock = clock_file["duration"]
 
     def frame_at(t: float) -> Any:
         # One clip for the whole film: the shot on screen, blended with the one it

@@ -154,13 +154,14 @@ def effects_stem(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> 
     clock = _read_json(inputs["shots"])
     bed = np.zeros((_samples(clock["duration"], rate), 2), dtype=np.float32)
     for sound in params["sounds"]:
-        shot = clock["shots"][sound["shot"]]
+        shot, last = clock["shots"][sound["shot"]], clock["shots"][sound["until"]]
         start = shot["start"] + sound["at"]
         audio = load_audio(inputs[f"sound:{sound['shot']}:{sound['index']}"], rate)
+        end = last["start"] + last["duration"]
         if sound["loop"]:
-            audio = fit(
-                audio, _samples(shot["start"] + shot["duration"] - start, rate), rate, loop=True
-            )
+            audio = fit(audio, _samples(end - start, rate), rate, loop=True)
+        elif sound["until"] != sound["shot"]:
+            audio = audio[: _samples(end - start, rate)]
         audio = fades(audio, rate, sound["fade_in"], sound["fade_out"])
         place(bed, audio * np.float32(10 ** (sound["gain_db"] / 20)), _samples(start, rate))
     write_wav(out, bed, rate)

@@ -37,6 +37,7 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
         yield from _check_ref(film, character.voice, (*base, "voice"))
         if character.face is not None:
             yield from _check_ref(film, character.face, (*base, "face"))
+    everything = shot_names(film)
     yield from _check_unique([s.id for s in film.scenes], ("scenes",), "scene")
     for s, scene in enumerate(film.scenes):
         yield from _check_unique([shot.id for shot in scene.shots], ("scenes", s, "shots"), "shot")
@@ -55,6 +56,21 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
                 yield from _check_layer(film, root, layer, (*shot_path, "layers", k))
             for k, sound in enumerate(shot.sounds):
                 yield from _check_source(film, root, sound, (*shot_path, "sounds", k))
+                here = f"{scene.id}/{shot.id}"
+                if sound.until is not None and sound.until not in everything:
+                    yield SpecError(
+                        f"sound {k + 1} of shot {shot.id!r}: until {sound.until!r} is not a shot",
+                        hint=suggest(sound.until, everything) + " (write scene-id/shot-id)",
+                        path=(*shot_path, "sounds", k, "until"),
+                    )
+                elif sound.until is not None and everything.index(sound.until) < everything.index(
+                    here
+                ):
+                    yield SpecError(
+                        f"sound {k + 1} of shot {shot.id!r} runs until a shot before its own",
+                        hint="`until` names this shot or a later one",
+                        path=(*shot_path, "sounds", k, "until"),
+                    )
     names = shot_names(film)
     yield from _check_unique([cue.id for cue in film.music], ("music",), "music cue")
     for m, cue in enumerate(film.music):

@@ -220,7 +220,14 @@ class Sound(Strict):
     at: Seconds = Field(default=0.0, description="seconds into the shot")
     length: Seconds = Field(default=4.0, description="seconds of sound to generate")
     gain_db: float = 0.0
-    loop: bool = Field(default=False, description="repeat to fill the rest of the shot")
+    loop: bool = Field(
+        default=False, description="repeat to fill the rest of the shot (or up to `until`)"
+    )
+    until: str | None = Field(
+        default=None,
+        description="scene/shot: the sound runs on to the end of that shot (ambience "
+        "under several shots); default: the end of its own shot",
+    )
     fade_in: Seconds = 0.0
     fade_out: Seconds = 0.0
 

@@ -17,6 +17,7 @@ SMALL_REQUEST = {
     "voice": {"text": "Hi there."},
     "image": {"size": (96, 64), "text": ""},
     "music": {"duration": 2.0},
+    "sound": {"duration": 2.0},
 }
 CASES = [(BUILT_INS, i) for i in BUILT_INS.ids()] + [
     (fake_registry(), i) for i in fake_registry().ids()
