@@ -211,7 +211,7 @@ def _generate(
 
 
 def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> Any:
-    # Imported here: moviepy and pydub are heavy, and only render steps need them.
+    # Imported here: moviepy and scipy are heavy, and only render steps need them.
     if step.kind == "shot":
         from filmkit.render.cut import render_shot
 

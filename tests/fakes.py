@@ -15,7 +15,7 @@ from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.registry import Registry
 from filmkit.generators.voice.shaping import speech_timings, write_timings
-from filmkit.media import write_wav
+from filmkit.media import read_wav, write_wav
 
 CALLS: list[str] = []
 
@@ -50,6 +50,18 @@ class ToneVoice(Generator):
         write_wav(request.outputs["audio"], audio, rate)
         write_timings(request.outputs["timings"], speech_timings(audio, rate))
         return {"duration": seconds}
+
+
+class BuzzVoice(ToneVoice):
+    """The tone voice through a clipper: a second, distinct fake voice."""
+
+    name = "buzz"
+
+    def generate(self, request: Request) -> dict[str, Any]:
+        meta = super().generate(request)
+        audio, rate = read_wav(request.outputs["audio"])
+        write_wav(request.outputs["audio"], np.clip(audio * 4, -0.4, 0.4), rate)
+        return meta
 
 
 class SwatchParams(BaseModel):
@@ -105,7 +117,12 @@ class ChordMusic(Generator):
 
 def fake_registry() -> Registry:
     return Registry(
-        {"voice/tone": ToneVoice, "image/swatch": SwatchImage, "music/chord": ChordMusic}
+        {
+            "voice/tone": ToneVoice,
+            "voice/buzz": BuzzVoice,
+            "image/swatch": SwatchImage,
+            "music/chord": ChordMusic,
+        }
     )
 
 

@@ -38,7 +38,11 @@ def compose_shot(params: dict[str, Any], inputs: dict[str, Path]) -> Any:
     lengths = [wav_duration(inputs[f"line{k}"]) for k in range(len(params["lines"]))]
     duration, offsets = shot_timing(params, lengths, params["fps"])
     frame = (params["size"][0], params["size"][1])
-    clips = []
+    clips: list[Any] = []
+    if not params["layers"]:
+        from moviepy import ColorClip
+
+        clips.append(ColorClip(frame, color=(0, 0, 0)).with_duration(duration))
     for k, layer in enumerate(params["layers"]):
         clip = _layer_clip(k, layer, params, inputs, frame, duration, offsets, lengths)
         end = min(layer["end"] if layer["end"] is not None else duration, duration)

@@ -5,23 +5,25 @@ wrote; the mix reads the three stems and the speech timeline, ducks the
 music under the speech, applies the stem gains, normalises the loudness to
 the film's target and keeps the true peak under its ceiling.
 
-Audio is float32 numpy ``(samples, 2)`` at the mix rate. pydub decodes user
-files (mp3, flac, ogg, wav...) through imageio-ffmpeg's binary; scipy's
-polyphase filter resamples.
+Audio is float32 numpy ``(samples, 2)`` at the mix rate, so gains, ducking
+curves and the limiter work without rounding to 16 bits between stages.
+User files (mp3, flac, ogg, any WAV) are decoded by imageio-ffmpeg's binary;
+scipy's polyphase filter resamples the voices.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
+import tempfile
+import wave
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
-from filmkit.media import ffmpeg_exe, read_wav, write_wav
+from filmkit.media import read_wav, run_ffmpeg, write_wav
 from filmkit.render import loudness
 from filmkit.render.checks import settle
 
@@ -31,23 +33,12 @@ LOOP_CROSSFADE = 1.0
 CLIP_LEVEL = 0.999
 
 
-def audio_segment_class() -> Any:
-    """pydub's AudioSegment, imported quietly and pointed at our ffmpeg."""
-    with warnings.catch_warnings():
-        # pydub imports the deprecated audioop and warns when no system ffmpeg exists.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        from pydub import AudioSegment
-    AudioSegment.converter = ffmpeg_exe()
-    return AudioSegment
-
-
 def load_audio(path: Path, rate: int) -> np.ndarray:
     """Any audio file as float32 stereo at ``rate``."""
     try:
         audio, source_rate = read_wav(path)
-    except (MediaError, EOFError, ValueError, OSError):
-        audio, source_rate = _decode(path)  # not 16-bit PCM WAV: let ffmpeg read it
+    except (MediaError, EOFError, wave.Error):
+        audio, source_rate = _decode(path, rate)  # not 16-bit PCM WAV: ffmpeg reads it
     if audio.shape[1] == 1:
         audio = np.repeat(audio, 2, axis=1)
     audio = audio[:, :2]
@@ -59,16 +50,16 @@ def load_audio(path: Path, rate: int) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    audio_segment = audio_segment_class()
-    try:
-        with open(path, "rb") as handle:  # given a path, pydub never closes the file
-            sound = audio_segment.from_file(handle)
-    except Exception as exc:  # pydub raises bare exceptions with ffmpeg's output
-        raise MediaError(f"cannot read audio file {path.name}: {exc}") from exc
-    samples = np.array(sound.get_array_of_samples(), dtype=np.float32)
-    scale = float(1 << (8 * sound.sample_width - 1))
-    return samples.reshape(-1, sound.channels) / scale, sound.frame_rate
+def _decode(path: Path, rate: int) -> tuple[np.ndarray, int]:
+    # Through a 16-bit WAV in its own channel layout: asked for stereo, ffmpeg would
+    # upmix a mono file at -3 dB.
+    with tempfile.TemporaryDirectory(prefix="filmkit-audio-") as tmp:
+        wav = Path(tmp) / "decoded.wav"
+        try:
+            run_ffmpeg(["-i", str(path), "-vn", "-acodec", "pcm_s16le", "-ar", str(rate), str(wav)])
+        except MediaError as exc:
+            raise MediaError(f"cannot read audio file {path.name}: {exc}") from None
+        return read_wav(wav)
 
 
 def _samples(seconds: float, rate: int) -> int:
