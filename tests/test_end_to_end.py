@@ -86,6 +86,15 @@ def probe(path: Path) -> str:
     ).stderr
 
 
+def probe_frames(path: Path) -> int:
+    log = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
+    return int(log.replace("\r", "\n").split("frame=")[-1].split()[0])
+
+
 def srt_starts(path: Path) -> list[float]:
     starts = []
     for block in path.read_text().strip().split("\n\n"):
@@ -148,6 +157,9 @@ def test_tiny_film_builds_with_real_backends_and_rebuilds_incrementally(tmp_path
         assert abs(onset - cue) < 0.1
     for stem in ("music", "effects"):
         assert (root / "build" / "stems" / f"{stem}.wav").is_file()
+    # Picture and sound end together, to the frame: every shot's frames are all there.
+    decoded = probe_frames(film)
+    assert decoded == round(len(audio) / 16000 * 12)
 
     filmkit(root, "build")
     assert set(report(root).values()) == {"cached"}

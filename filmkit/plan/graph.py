@@ -48,13 +48,13 @@ from filmkit.spec.models import (
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
 RENDER_VERSIONS = {
-    "render/shot": "2",
+    "render/shot": "3",
     "render/timeline": "1",
     "render/dialogue": "1",
     "render/music": "1",
     "render/effects": "1",
     "render/mix": "3",
-    "render/cut": "2",
+    "render/cut": "3",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),

@@ -41,6 +41,17 @@ def release(clip: Any) -> None:
     clip.close()
 
 
+def whole_frames(clip: Any, fps: int) -> Any:
+    """``clip`` with a duration moviepy turns into exactly its whole number of frames.
+
+    moviepy writes ``int(duration * fps)`` frames, and a duration of n/fps can
+    land a hair under n after float rounding (52.99999... frames): half a frame
+    more makes it write exactly n.
+    """
+    frames = round(clip.duration * fps)
+    return clip.with_duration((frames + 0.5) / fps)
+
+
 def _codec_args() -> list[str]:
     return ["-crf", CRF, "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
 
@@ -49,7 +60,7 @@ def render_shot(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> d
     """Compose one shot and encode it as a silent segment."""
     clip = compose_shot(params, inputs)
     try:
-        clip.write_videofile(
+        whole_frames(clip, params["fps"]).write_videofile(
             str(out),
             fps=params["fps"],
             codec=VIDEO_CODEC,
@@ -102,7 +113,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     film = VideoClip(frame_at, duration=clock)
     picture = out.with_name(f"picture-{out.name}")
     try:
-        film.write_videofile(
+        whole_frames(film, fps).write_videofile(
             str(picture),
             fps=fps,
             codec=VIDEO_CODEC,
