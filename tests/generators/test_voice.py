@@ -87,7 +87,18 @@ def test_timings_mark_the_audible_speech(takes):
     assert all(a["end"] < b["start"] for a, b in zip(segments, segments[1:], strict=False))
     # A long line of two sentences has at least one pause in it.
     assert len(segments) >= 2
-    assert timings["words"] == [] and timings["source"] == "envelope"
+    assert timings["words"] == []
+    phonemes = timings["phonemes"]
+    if "piper" in str(takes["long"]):
+        # Piper's alignments: one timed phoneme per sound, in order, inside the speech.
+        assert timings["source"] == "piper-alignments"
+        assert len(phonemes) > 40
+        assert all(a["end"] <= b["start"] + 1e-4 for a, b in zip(phonemes, phonemes[1:]))
+        assert phonemes[0]["start"] >= timings["onset"] - 0.05
+        assert phonemes[-1]["end"] <= min(timings["offset"] + 0.15, timings["duration"])
+        assert "ˈ" not in "".join(p["text"] for p in phonemes)  # stress marks are merged
+    else:
+        assert phonemes == [] and timings["source"] == "envelope"
 
 
 def test_speech_is_a_mono_16_bit_wav_at_minus_3_dbfs(takes):

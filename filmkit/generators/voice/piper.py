@@ -10,6 +10,11 @@ first run reproducible. So the model bytes and config are cached per model
 file, and each line gets its own session, seeded from ``request.seed``: same
 text, params and seed give byte-identical audio, in this process or any
 other. The fresh session costs about 0.2 s a line.
+
+Timings. The voice is loaded with piper's alignment patch applied in memory
+(the ``onnx`` package, piper-tts's ``alignment`` extra): the graph then also
+returns how many samples each phoneme lasts, which become the ``phonemes``
+of the timings file (``source: "piper-alignments"``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import Formant, shape_speech
+from filmkit.generators.voice.shaping import Formant, Word, shape_speech
 from filmkit.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -37,6 +42,10 @@ if TYPE_CHECKING:
 THREADS = 2
 # onnxruntime.set_seed is process-wide and read while a session is built.
 _SESSION_LOCK = threading.Lock()
+# Alignment entries that are not sounds: sentence start/end, word gaps, punctuation.
+_NOT_SPOKEN = frozenset("^$ _.,;:!?\"'()-")
+_STRESS = frozenset("ˈˌ")
+_LENGTH = frozenset("ːˑ")
 
 
 class PiperParams(BaseModel):
@@ -85,10 +94,15 @@ class PiperParams(BaseModel):
 
 @dataclass(frozen=True)
 class VoiceModel:
-    """A Piper voice read from disk: the ONNX bytes and the parsed config."""
+    """A Piper voice read from disk: the ONNX bytes and the parsed config.
+
+    ``aligned`` says whether the graph also outputs how many samples each
+    phoneme lasts (piper's alignment patch), which gives phoneme timings.
+    """
 
     onnx: bytes
     config: piper.PiperConfig
+    aligned: bool = False
 
 
 @lru_cache(maxsize=4)
@@ -104,7 +118,28 @@ def load_model(path: Path) -> VoiceModel:
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
     except (ValueError, KeyError) as exc:
         raise GeneratorError(f"piper: {config_path} is not a Piper voice config: {exc}") from exc
-    return VoiceModel(path.read_bytes(), config)
+    data, aligned = _with_alignments(path)
+    return VoiceModel(data, config, aligned)
+
+
+def _with_alignments(path: Path) -> tuple[bytes, bool]:
+    """The model's bytes, patched in memory to output phoneme lengths where possible.
+
+    The patch only marks an existing tensor (the rounded phoneme durations) as a
+    graph output; the audio is computed exactly as before.
+    """
+    import onnx
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    model = onnx.load(str(path))
+    try:
+        add_alignment_output(model)
+    except ValueError:
+        # Already patched on disk (the output is there), or a graph without the
+        # tensor: either way the file is used as it is.
+        data = path.read_bytes()
+        return data, len(model.graph.output) > 1
+    return model.SerializeToString(), True
 
 
 def open_voice(model: VoiceModel, seed: int) -> piper.PiperVoice:
@@ -129,8 +164,8 @@ def open_voice(model: VoiceModel, seed: int) -> piper.PiperVoice:
     return piper.PiperVoice(session=session, config=model.config)
 
 
-def synthesize(text: str, params: PiperParams, seed: int) -> tuple[np.ndarray, int]:
-    """Speak ``text`` with Piper; return float audio and its sample rate."""
+def synthesize(text: str, params: PiperParams, seed: int) -> tuple[np.ndarray, int, list[Word]]:
+    """Speak ``text`` with Piper; return float audio, its sample rate and phoneme timings."""
     from piper import SynthesisConfig
 
     model = load_model(resolve_model(params.model))
@@ -150,11 +185,45 @@ def synthesize(text: str, params: PiperParams, seed: int) -> tuple[np.ndarray, i
     rate = model.config.sample_rate
     gap = np.zeros(round(params.sentence_silence * rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
-    for chunk in open_voice(model, seed).synthesize(text, settings):
-        pieces += [gap, chunk.audio_float_array] if pieces else [chunk.audio_float_array]
+    phonemes: list[Word] = []
+    clock = 0
+    voice = open_voice(model, seed)
+    for chunk in voice.synthesize(text, settings, include_alignments=model.aligned):
+        if pieces:
+            pieces.append(gap)
+            clock += gap.size
+        pieces.append(chunk.audio_float_array)
+        phonemes += _phoneme_times(chunk.phoneme_alignments or [], clock, rate)
+        clock += chunk.audio_float_array.size
     if not pieces:
         raise GeneratorError(f"piper: nothing to say in {text!r}")
-    return np.concatenate(pieces), rate
+    return np.concatenate(pieces), rate, phonemes
+
+
+def _phoneme_times(alignments: list[Any], offset: int, rate: int) -> list[Word]:
+    """Timed phonemes from piper's alignments, starting at sample ``offset``.
+
+    Stress marks join the phoneme after them and length marks the one before,
+    so every entry is a sound: "ˈɔː" is one timed phoneme, not three.
+    """
+    timed: list[Word] = []
+    at, stress_from = offset, None
+    for alignment in alignments:
+        end = at + int(alignment.num_samples)
+        mark = alignment.phoneme
+        if mark in _STRESS:
+            stress_from = at if stress_from is None else stress_from
+        elif mark in _LENGTH and timed:
+            last = timed[-1]
+            timed[-1] = Word(last.start, end / rate, last.text + mark)
+        elif mark not in _NOT_SPOKEN:
+            start = stress_from if stress_from is not None else at
+            timed.append(Word(start / rate, end / rate, mark))
+            stress_from = None
+        else:
+            stress_from = None
+        at = end
+    return timed
 
 
 def resolve_model(model: Path | None) -> Path:
@@ -171,7 +240,7 @@ class PiperVoice(Generator):
 
     kind = "voice"
     name = "piper"
-    version = "2"
+    version = "3"
     Params = PiperParams
     outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     licence = (
@@ -185,12 +254,14 @@ class PiperVoice(Generator):
         assert isinstance(params, PiperParams)
         if not request.text.strip():
             raise GeneratorError("piper: the line to speak is empty")
-        audio, rate = synthesize(request.text, params, request.seed)
+        audio, rate, phonemes = synthesize(request.text, params, request.seed)
         duration = shape_speech(
             audio,
             rate,
             request.outputs,
             semitones=params.pitch,
             formant=params.formant,
+            phonemes=phonemes,
+            source="piper-alignments",
         )
         return {"duration": round(duration, 6), "sample_rate": rate}

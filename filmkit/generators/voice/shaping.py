@@ -12,10 +12,12 @@ seconds from the start of the written WAV::
      "onset": 0.06, "offset": 1.84,               # first and last audible sample
      "segments": [{"start": 0.06, "end": 0.91}, ...],  # runs of speech between pauses
      "words": [{"start": 0.06, "end": 0.31, "text": "Hello"}, ...],
-     "source": "envelope" | "speech-marks" | ...}
+     "phonemes": [{"start": 0.06, "end": 0.12, "text": "h"}, ...],
+     "source": "envelope" | "speech-marks" | "piper-alignments" | ...}
 
-``segments`` always come from the audio envelope; ``words`` only where the
-engine reports them (Polly speech marks), else an empty list. Subtitles take
+``segments`` always come from the audio envelope; ``words`` and ``phonemes``
+only where the engine reports them (Polly speech marks, piper alignments),
+else empty lists. Subtitles take
 their start from ``onset``; the mix ducks under the segments.
 """
 
@@ -127,9 +129,13 @@ def normalise_peak(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarra
 
 
 def speech_timings(
-    audio: np.ndarray, rate: int, words: Sequence[Word] = (), source: str = "envelope"
+    audio: np.ndarray,
+    rate: int,
+    words: Sequence[Word] = (),
+    source: str = "envelope",
+    phonemes: Sequence[Word] = (),
 ) -> dict[str, Any]:
-    """Onset, offset and speech segments of ``audio`` from its envelope, plus ``words``."""
+    """Onset, offset and speech segments of ``audio`` from its envelope, plus engine timings."""
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     frame = max(1, round(FRAME_SECONDS * rate))
     count = audio.size // frame
@@ -158,11 +164,14 @@ def speech_timings(
         "onset": round(onset, 4),
         "offset": round(offset, 4),
         "segments": segments,
-        "words": [
-            {"start": round(w.start, 4), "end": round(w.end, 4), "text": w.text} for w in words
-        ],
-        "source": source if words else "envelope",
+        "words": _timed(words),
+        "phonemes": _timed(phonemes),
+        "source": source if words or phonemes else "envelope",
     }
+
+
+def _timed(items: Sequence[Word]) -> list[dict[str, Any]]:
+    return [{"start": round(w.start, 4), "end": round(w.end, 4), "text": w.text} for w in items]
 
 
 def write_timings(path: Path, timings: Mapping[str, Any]) -> None:
@@ -185,12 +194,13 @@ def shape_speech(
     tempo: float = 1.0,
     words: Sequence[Word] = (),
     source: str = "envelope",
+    phonemes: Sequence[Word] = (),
 ) -> float:
     """Shift, trim and level raw speech; write ``outputs["audio"]`` and ``outputs["timings"]``.
 
-    The audio is mono 16-bit WAV. ``words`` are timed on the raw audio; they
-    are moved with the tempo change and the trim. Returns the duration
-    written, in seconds.
+    The audio is mono 16-bit WAV. ``words`` and ``phonemes`` are timed on the
+    raw audio; they are moved with the tempo change and the trim. Returns the
+    duration written, in seconds.
     """
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size < rate // 20 or float(np.max(np.abs(audio))) < SILENT_PEAK:
@@ -202,13 +212,13 @@ def shape_speech(
     audio = normalise_peak(trimmed)
     write_wav(outputs["audio"], audio, rate)
     duration = audio.size / rate
-    moved = [
-        Word(
-            min(max(w.start / tempo + shift / rate, 0.0), duration),
-            min(max(w.end / tempo + shift / rate, 0.0), duration),
-            w.text,
-        )
-        for w in words
-    ]
-    write_timings(outputs["timings"], speech_timings(audio, rate, moved, source))
+
+    def move(items: Sequence[Word]) -> list[Word]:
+        def place(t: float) -> float:
+            return min(max(t / tempo + shift / rate, 0.0), duration)
+
+        return [Word(place(w.start), place(w.end), w.text) for w in items]
+
+    timings = speech_timings(audio, rate, move(words), source, move(phonemes))
+    write_timings(outputs["timings"], timings)
     return duration
