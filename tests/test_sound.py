@@ -15,7 +15,7 @@ from filmkit.media import read_wav, run_ffmpeg, write_wav
 from filmkit.project import Project
 from filmkit.render import loudness
 from filmkit.render.mix import duck_gain, fit
-from tests.conftest import TINY_FILM, write_project
+from tests.conftest import SCENE_TWO, TINY_FILM, write_project
 from tests.fakes import fake_registry
 
 RATE = 48000
@@ -226,3 +226,40 @@ def test_burned_in_subtitles_draw_the_line_under_the_picture(tmp_path: Path) -> 
     burned = bottom_of_frame(with_film(tmp_path / "burned", "subtitles: {burn: true, size: 180}\n"))
     # White letters with black outlines: many more very bright pixels than before.
     assert (burned.min(axis=2) > 220).sum() > (plain.min(axis=2) > 220).sum() + 50
+
+
+def test_an_unreachable_loudness_target_fails_the_films_own_check(tmp_path: Path) -> None:
+    # -6 LUFS under a -12 dBTP ceiling cannot be had: the limiter keeps the ceiling,
+    # and the check on the finished film names the miss.
+    root = with_film(tmp_path / "film", "sound: {loudness: -6, true_peak: -12}\nchecks: fail\n")
+    with pytest.raises(BuildError, match="1 step"):
+        build(root)
+    report = json.loads((root / "build" / "report.json").read_text())
+    cut = next(s for s in report["steps"] if s["id"] == "cut")
+    assert cut["status"] == "failed"
+    assert "off the target -6 LUFS" in cut["reason"]
+    assert not (root / "build" / "film.mp4").exists()
+
+
+def test_a_clipping_sound_is_reported_with_its_time(tmp_path: Path) -> None:
+    root = tmp_path / "film"
+    (root / "assets").mkdir(parents=True)
+    square = np.sign(np.sin(2 * np.pi * 200 * np.arange(4800) / 48000))
+    write_wav(root / "assets" / "bang.wav", square, 48000)
+    scene = SCENE_WITH_SOUND.replace("SOUND", "{file: assets/bang.wav, at: 0.25}")
+    write_project(root, scenes={"01.yaml": scene, "02.yaml": SCENE_TWO})
+    report = build(root)
+    (warning,) = [w for w in report["warnings"] if "clips" in w]
+    assert warning.startswith("mix: the effects stem clips")
+    assert "first at 0.25s" in warning
+
+
+SCENE_WITH_SOUND = """\
+id: one
+shots:
+  - id: a
+    sounds:
+      - SOUND
+    lines:
+      - ada: "Hello there."
+"""

@@ -53,7 +53,7 @@ RENDER_VERSIONS = {
     "render/dialogue": "1",
     "render/music": "1",
     "render/effects": "1",
-    "render/mix": "3",
+    "render/mix": "4",
     "render/cut": "3",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -53,12 +53,25 @@ def peak_envelope(audio: np.ndarray) -> np.ndarray:
     """Per-sample true peak: the largest oversampled magnitude near each sample, any channel."""
     from scipy.signal import resample_poly
 
-    up = np.abs(resample_poly(audio, OVERSAMPLE, 1, axis=0))
-    frames = up.shape[0] // OVERSAMPLE
-    per_sample = up[: frames * OVERSAMPLE].reshape(frames, OVERSAMPLE, -1).max(axis=(1, 2))
-    peak = np.zeros(audio.shape[0])
+    up = resample_poly(audio.astype(np.float32), OVERSAMPLE, 1, axis=0)
+    loudest = magnitude(up)
+    frames = loudest.shape[0] // OVERSAMPLE
+    per_sample = loudest[: frames * OVERSAMPLE].reshape(frames, OVERSAMPLE).max(axis=1)
+    peak = np.zeros(audio.shape[0], dtype=np.float32)
     peak[: min(frames, peak.size)] = per_sample[: peak.size]
-    return np.maximum(peak, np.abs(audio).max(axis=1))
+    return np.maximum(peak, magnitude(audio))
+
+
+def magnitude(audio: np.ndarray) -> np.ndarray:
+    """The largest absolute value across channels, per sample.
+
+    Channel by channel: numpy reduces a short last axis (2 channels) far
+    more slowly than it compares two long arrays.
+    """
+    loudest = np.abs(audio[:, 0])
+    for channel in range(1, audio.shape[1]):
+        np.maximum(loudest, np.abs(audio[:, channel]), out=loudest)
+    return loudest
 
 
 def true_peak(audio: np.ndarray) -> float:

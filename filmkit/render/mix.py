@@ -212,7 +212,7 @@ def mix_audio(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dic
     stems = {name: load_audio(inputs[f"stem:{name}"], rate) for name in params["gains"]}
     problems = []
     for name, audio in stems.items():
-        clipped = np.flatnonzero(np.abs(audio).max(axis=1) >= CLIP_LEVEL)
+        clipped = np.flatnonzero(loudness.magnitude(audio) >= CLIP_LEVEL)
         if clipped.size:
             problems.append(
                 f"the {name} stem clips ({clipped.size} samples, first at "
