@@ -116,6 +116,16 @@ def build(root: Path) -> dict:
     return json.loads((root / "build" / "report.json").read_text())
 
 
+def failed_build(root: Path, step_id: str) -> dict:
+    """Build expecting one step to fail; that step's record from the report."""
+    with pytest.raises(BuildError, match="1 step"):
+        build(root)
+    report = json.loads((root / "build" / "report.json").read_text())
+    step = next(s for s in report["steps"] if s["id"] == step_id)
+    assert step["status"] == "failed"
+    return step
+
+
 def with_film(root: Path, extra: str, scenes: dict[str, str] | None = None) -> Path:
     return write_project(root, film=TINY_FILM + textwrap.dedent(extra), scenes=scenes)
 
@@ -138,11 +148,7 @@ def test_checks_fail_stops_the_build_and_caches_nothing(tmp_path: Path) -> None:
     film = TINY_FILM.replace("end: two/b", "end: one/a") + "checks: fail\nsubtitles:\n"
     film += "  reading_speed: 12\n"
     root = write_project(tmp_path / "film", film=film, scenes=scenes)
-    with pytest.raises(BuildError, match="1 step"):
-        build(root)
-    report = json.loads((root / "build" / "report.json").read_text())
-    timeline = next(s for s in report["steps"] if s["id"] == "timeline")
-    assert timeline["status"] == "failed"
+    timeline = failed_build(root, "timeline")
     assert "the subtitles failed 1 check" in timeline["reason"]
     assert "timeline" not in (root / "film.lock").read_text()
 
@@ -232,11 +238,7 @@ def test_an_unreachable_loudness_target_fails_the_films_own_check(tmp_path: Path
     # -6 LUFS under a -12 dBTP ceiling cannot be had: the limiter keeps the ceiling,
     # and the check on the finished film names the miss.
     root = with_film(tmp_path / "film", "sound: {loudness: -6, true_peak: -12}\nchecks: fail\n")
-    with pytest.raises(BuildError, match="1 step"):
-        build(root)
-    report = json.loads((root / "build" / "report.json").read_text())
-    cut = next(s for s in report["steps"] if s["id"] == "cut")
-    assert cut["status"] == "failed"
+    cut = failed_build(root, "cut")
     assert "off the target -6 LUFS" in cut["reason"]
     assert not (root / "build" / "film.mp4").exists()
 

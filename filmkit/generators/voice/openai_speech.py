@@ -31,11 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import shape_speech
-from filmkit.lazy import numpy as np
+from filmkit.generators.voice.shaping import decode_pcm16, shape_speech
 
 SAMPLE_RATE = 24_000
-MIN_SECONDS = 0.05
 MAX_INPUT = 4096  # characters the API takes in one request
 # Models that ignore (and may refuse) instructions.
 NO_INSTRUCTIONS = ("tts-1",)
@@ -172,18 +170,6 @@ def reason(exc: Any) -> str:
     return str(getattr(exc, "message", exc))
 
 
-def decode_pcm(data: bytes, params: OpenAISpeechParams) -> np.ndarray:
-    """24 kHz 16-bit little-endian mono PCM as float audio; refuse silence."""
-    usable = len(data) - len(data) % 2
-    audio = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
-    if audio.size < MIN_SECONDS * SAMPLE_RATE or not np.any(audio):
-        raise GeneratorError(
-            f"openai: {params.model} with voice {params.voice} returned no usable speech "
-            f"({len(data)} bytes of audio, silent or too short)"
-        )
-    return audio
-
-
 class OpenAISpeech(Generator):
     """OpenAI text-to-speech (paid API); follows free-form acting directions."""
 
@@ -223,7 +209,7 @@ class OpenAISpeech(Generator):
         else:
             with open_client(params) as client:
                 pcm = speak(client, text, instructions, params)
-        audio = decode_pcm(pcm, params)
+        audio = decode_pcm16(pcm, SAMPLE_RATE, f"openai: {params.model} with voice {params.voice}")
         duration = shape_speech(audio, SAMPLE_RATE, request.outputs)
         return {
             "duration": round(duration, 6),

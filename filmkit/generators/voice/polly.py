@@ -49,8 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import Word, shape_speech
-from filmkit.lazy import numpy as np
+from filmkit.generators.voice.shaping import Word, decode_pcm16, shape_speech
 
 Engine = Literal["standard", "neural", "long-form", "generative"]
 LexiconName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
@@ -60,8 +59,6 @@ SAMPLE_RATE = 16_000
 MIN_RATE, MAX_RATE = 20, 200
 # How much "slowly" and "quickly" change the rate.
 SLOWER, FASTER = 0.8, 1.25
-# Shorter than this is not speech (moto, for one, answers with 8 bytes).
-MIN_SECONDS = 0.05
 RETRIES = {"mode": "standard", "max_attempts": 5}
 
 WHISPER = {"whisper", "whispers", "whispered", "whispering"}
@@ -173,18 +170,6 @@ def build_ssml(text: str, delivery: Delivery) -> str:
     if delivery.whisper:
         body = f'<amazon:effect name="whispered">{body}</amazon:effect>'
     return f"<speak>{body}</speak>"
-
-
-def decode_pcm(data: bytes, voice: str) -> np.ndarray:
-    """Polly's 16-bit little-endian mono PCM as float audio; refuse silence."""
-    usable = len(data) - len(data) % 2
-    audio = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
-    if audio.size < MIN_SECONDS * SAMPLE_RATE or not np.any(audio):
-        raise GeneratorError(
-            f"polly: voice {voice} returned no usable speech ({len(data)} bytes of audio, "
-            "silent or too short); check that the line has words Polly can say"
-        )
-    return audio
 
 
 def parse_marks(data: bytes, audio_seconds: float) -> list[Word]:
@@ -330,7 +315,12 @@ class PollyVoice(Generator):
         finally:
             if client is not self.client:
                 client.close()
-        audio = decode_pcm(pcm, params.voice)
+        audio = decode_pcm16(
+            pcm,
+            SAMPLE_RATE,
+            f"polly: voice {params.voice}",
+            "; check that the line has words Polly can say",
+        )
         words = parse_marks(marks, audio.size / SAMPLE_RATE)
         duration = shape_speech(
             audio,

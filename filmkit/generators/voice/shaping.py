@@ -42,6 +42,8 @@ PAD_SECONDS = 0.06
 PEAK_DBFS = -3.0
 # Samples quieter than this (relative to the loudest one) count as silence.
 SILENCE_DB = -40.0
+# Less audio than this from a speech service is no speech (moto answers with 8 bytes).
+MIN_SPEECH_SECONDS = 0.05
 # Raw speech whose loudest sample is below this (-60 dBFS) is silence.
 SILENT_PEAK = 1e-3
 # Envelope segmentation: 10 ms frames; a pause is at least this long.
@@ -182,6 +184,21 @@ def write_timings(path: Path, timings: Mapping[str, Any]) -> None:
 def read_timings(path: Path) -> dict[str, Any]:
     """Read a timings file written by :func:`write_timings`."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def decode_pcm16(data: bytes, rate: int, who: str, advice: str = "") -> np.ndarray:
+    """A speech service's raw 16-bit little-endian mono PCM as float audio; refuse silence.
+
+    ``who`` names the service and voice in the error, ``advice`` is appended to it.
+    """
+    usable = len(data) - len(data) % 2
+    audio = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+    if audio.size < MIN_SPEECH_SECONDS * rate or not np.any(audio):
+        raise GeneratorError(
+            f"{who} returned no usable speech ({len(data)} bytes of audio, silent or too "
+            f"short){advice}"
+        )
+    return audio
 
 
 def shape_speech(
