@@ -127,7 +127,7 @@ class EspeakVoice(Generator):
 
     kind = "voice"
     name = "espeak"
-    version = "2"
+    version = "3"
     Params = EspeakParams
     outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     licence = "eSpeak NG (espeakng-loader): GPL-3.0-or-later"
