@@ -24,6 +24,10 @@ examples:
   filmkit validate                  check film.yaml and scenes/ (file:line:col errors)
   filmkit graph -o graph.png        draw the build graph
   filmkit -C path/to/film status    work on a film in another folder
+  filmkit build --budget 2.50       stop before a build that would spend more (USD)
+  filmkit push                      share generated assets through the remote cache
+  filmkit pull && filmkit build --frozen
+                                    CI: restore, render, and never call a generator
 
 what is rebuilt: every step has an action key (backend, version, params, seed and the
 content digests of its inputs). A step runs only when its key is new; everything else is
@@ -123,6 +127,44 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--keep-going", action="store_true", help="run independent steps after a failure"
     )
+    build.add_argument(
+        "--remote",
+        action="store_true",
+        help="read results from the remote cache (film.yaml `remote:`) before generating, "
+        "and share what this build generates",
+    )
+    build.add_argument(
+        "--frozen",
+        action="store_true",
+        help="never call a generator: fail (naming the step and its spec line) unless every "
+        "generated asset can be restored; rendering still runs. For CI",
+    )
+    build.add_argument(
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="stop before running if the estimated cost of what would be generated exceeds this",
+    )
+
+    command(
+        "push",
+        _push,
+        "upload the results film.lock pins to the remote cache (film.yaml `remote:`)",
+        "credentials come from the standard AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID..., "
+        "~/.aws).\nexample:\n  filmkit build && filmkit push && git commit film.lock",
+    )
+    command(
+        "pull",
+        _pull,
+        "download the results film.lock pins from the remote cache, each checked by digest",
+        "example (CI):\n  filmkit pull && filmkit build --frozen",
+    )
+    ledger = command(
+        "ledger",
+        _ledger,
+        "what this checkout really generated: calls, usage, seconds and cost per backend",
+    )
+    ledger.add_argument("--json", action="store_true", help="every generation, as JSON")
 
     command("status", _status, "summarise what is up to date and what is not")
 
@@ -175,16 +217,27 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from filmkit.plan.costs import estimate, total
+
     project = _project(args)
-    plan = project.plan()
+    spec = project.load()
+    plan = project.plan(spec)
     if args.steps:
         plan = plan.select(args.steps)
     forecasts = project.forecast(plan)
+    pending = [f.step for f in forecasts if f.status in ("run", "maybe")]
+    costs = estimate(pending, project.registry, spec.film.prices)
     if args.json:
-        data = [
-            {"id": f.step.id, "kind": f.step.kind, "status": f.status, "reason": f.reason}
-            for f in forecasts
-        ]
+        data = {
+            "steps": [
+                {"id": f.step.id, "kind": f.step.kind, "status": f.status, "reason": f.reason}
+                for f in forecasts
+            ],
+            "cost": {
+                "total_usd": round(total(costs), 6),
+                "backends": [row.as_dict() for row in costs],
+            },
+        }
         print(json.dumps(data, indent=2))
         return 0
     from rich.console import Console
@@ -210,6 +263,20 @@ def _plan(args: argparse.Namespace) -> int:
         f"{counts['run']} to run, {counts['maybe']} depending on upstream output, "
         f"{counts['restore']} to restore, {counts['cached']} up to date"
     )
+    if costs:
+        costs_table = Table(box=None, pad_edge=False, title="what it would generate")
+        for column in ("backend", "steps", "usage", "estimated USD"):
+            costs_table.add_column(column)
+        for row in costs:
+            usage = ", ".join(
+                f"{amount:g} {unit}"
+                for unit, amount in sorted(row.usage.items())
+                if unit != "calls"
+            )
+            price = "offline, free" if row.offline and not row.cost else f"{row.cost:.4f}"
+            costs_table.add_row(row.backend, str(row.steps), usage, price)
+        console.print(costs_table)
+        console.print(f"estimated cost: ${total(costs):.2f} (list prices; `prices:` overrides)")
     return 0
 
 
@@ -225,8 +292,66 @@ def _build(args: argparse.Namespace) -> int:
             wait=not args.no_wait,
             on_wait=progress.note,
             keep_going=args.keep_going,
+            remote=args.remote,
+            frozen=args.frozen,
+            budget=args.budget,
         )
     progress.summary(report, project.root)
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    project = _project(args)
+    counts = project.push()
+    print(
+        f"pushed {counts['steps']} step results: {counts['uploaded']} objects uploaded, "
+        f"{counts['present']} already there"
+    )
+    return _report_missing(counts, "not built here; `filmkit build` them first")
+
+
+def _pull(args: argparse.Namespace) -> int:
+    project = _project(args)
+    counts = project.pull()
+    print(f"pulled {counts['downloaded']} step results; {counts['present']} were already here")
+    return _report_missing(counts, "not on the remote; build and push them where allowed")
+
+
+def _report_missing(counts: dict[str, Any], why: str) -> int:
+    if counts["missing"]:
+        shown = ", ".join(counts["missing_steps"][:8])
+        more = " …" if counts["missing"] > 8 else ""
+        print(f"{counts['missing']} step(s) {why}: {shown}{more}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from filmkit.store.ledger import LEDGER_FILE, Ledger
+
+    project = _project(args)
+    ledger = Ledger(project.store.root / LEDGER_FILE)
+    if args.json:
+        print(json.dumps(ledger.rows(), indent=2))
+        return 0
+    totals = ledger.totals()
+    if not totals:
+        print("nothing generated in this checkout yet")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("backend", "generations", "seconds", "cost (USD)"):
+        table.add_column(column)
+    for row in totals:
+        table.add_row(
+            row["backend"],
+            str(row["generations"]),
+            f"{row['seconds']:.1f}",
+            f"{row['cost_usd']:.4f}",
+        )
+    Console().print(table)
     return 0
 
 

@@ -32,7 +32,9 @@ from filmkit.generators.registry import Registry
 from filmkit.plan.steps import Step
 from filmkit.store.artifacts import ArtifactStore, StoredObject
 from filmkit.store.files import atomic_write_text
+from filmkit.store.ledger import LEDGER_FILE, Ledger
 from filmkit.store.lockfile import LockEntry, explain
+from filmkit.store.remote import RemoteCache, RemoteConfig, RemoteIntegrityError
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class BuildContext:
     lock: dict[str, LockEntry] = field(default_factory=dict)
     previous: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"
+    remote: RemoteConfig | None = None
+    frozen: bool = False
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def record_path(run_dir: Path, step_id: str) -> Path:
@@ -127,32 +132,140 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
     action = reusable(store, key)
     if action is not None:
         record = reuse(step, key, digests, action, context.previous)
+    elif context.remote is not None and (action := fetch_remote(context.remote, key, store)):
+        record = step_record(step, key, digests, "restored", "from the remote cache", action, 0)
     else:
-        entry = context.lock.get(step.id)
-        reason = explain(step, entry, digests)
-        if entry is not None and entry.key == key:
-            # film.lock pins this very result: it is just not in this store (a fresh
-            # clone), or its objects were deleted or damaged.
-            missing = store.get_action(key) is None
-            reason = "not in the local cache" if missing else "output missing or corrupted"
-        outputs, meta = _produce(step, context, store, digests)
-        action = {
-            "step": step.id,
-            "action": f"{step.action}@{step.version}",
-            "outputs": outputs,
-            "meta": meta,
-            "seconds": round(time.perf_counter() - started, 3),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        store.put_action(key, action)
-        record = step_record(
-            step, key, digests, "ran", reason, action, time.perf_counter() - started
-        )
+        if context.frozen and is_generator(step):
+            raise BuildError(
+                f"{step.id}: --frozen, but {step.action} would have to run: its result is in "
+                "no cache (run `filmkit pull`, or build without --frozen and `filmkit push`)"
+            )
+        reason = _why(step, context, store, digests, key)
+        action = _run(step, context, store, digests, key, started)
+        seconds = time.perf_counter() - started
+        record = step_record(step, key, digests, "ran", reason, action, seconds)
     # The run record is scratch for this build only: atomic, but not worth an fsync.
     atomic_write_text(
         record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False
     )
     return record
+
+
+def is_generator(step: Step) -> bool:
+    """Does this step call a generator (rather than render locally)?"""
+    return not step.action.startswith("render/")
+
+
+def _why(
+    step: Step, context: BuildContext, store: ArtifactStore, digests: dict[str, str], key: str
+) -> str:
+    entry = context.lock.get(step.id)
+    if entry is not None and entry.key == key:
+        # film.lock pins this very result: it is just not in this store (a fresh
+        # clone), or its objects were deleted or damaged.
+        missing = store.get_action(key) is None
+        return "not in the local cache" if missing else "output missing or corrupted"
+    return explain(step, entry, digests)
+
+
+def _run(
+    step: Step,
+    context: BuildContext,
+    store: ArtifactStore,
+    digests: dict[str, str],
+    key: str,
+    started: float,
+) -> dict[str, Any]:
+    """Produce the outputs, commit the action record, log the generation, share it."""
+    outputs, meta = _produce(step, context, store, digests)
+    seconds = time.perf_counter() - started
+    action = {
+        "step": step.id,
+        "action": f"{step.action}@{step.version}",
+        "outputs": outputs,
+        "meta": meta,
+        "seconds": round(seconds, 3),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    store.put_action(key, action)
+    if is_generator(step):
+        _log_generation(step, context, key, action, seconds)
+    if context.remote is not None:
+        share(context.remote, key, action, store)
+    return action
+
+
+def _log_generation(
+    step: Step, context: BuildContext, key: str, action: dict[str, Any], seconds: float
+) -> None:
+    from filmkit.plan.costs import step_cost
+
+    registry = Registry(context.registry)
+    usage, cost = step_cost(step, registry, context.prices)
+    meta = action["meta"]
+    # What the backend reports it used beats the estimate, unit by unit.
+    usage |= {u: float(meta[u]) for u in ("characters", "images", "tokens") if u in meta}
+    params = step.params_value()
+    Ledger(Path(context.store) / LEDGER_FILE).record(
+        step=step.id,
+        backend=step.action,
+        version=step.version,
+        model=str(meta.get("model") or params.get("model") or "") or None,
+        params=step.params,
+        seed=step.seed,
+        request=step.request,
+        usage=usage,
+        cost=cost,
+        seconds=seconds,
+        outputs={n: o["digest"] for n, o in action["outputs"].items()},
+        key=key,
+    )
+
+
+def fetch_remote(config: RemoteConfig, key: str, store: ArtifactStore) -> dict[str, Any] | None:
+    """The action record of ``key`` from the remote cache, with its objects, or None.
+
+    Every object is checked against its digest on the way in; a damaged one is
+    not used (the step runs instead, or fails under --frozen).
+    """
+    remote = remote_cache(config)
+    action = remote.get_action(key)
+    if action is None:
+        return None
+    for output in action["outputs"].values():
+        if store.is_valid(StoredObject(output["digest"], output["size"])):
+            continue
+        try:
+            if not remote.fetch_object(output["digest"], store):
+                return None
+        except RemoteIntegrityError:
+            return None
+    store.put_action(key, action)
+    return action if store.outputs_valid(action) else None
+
+
+def share(config: RemoteConfig, key: str, action: dict[str, Any], store: ArtifactStore) -> None:
+    """Push a finished step's objects, then its action record, to the remote cache."""
+    remote = remote_cache(config)
+    for output in action["outputs"].values():
+        remote.push_object(store.object_path(output["digest"]), output["digest"])
+    remote.push_action(key, action)
+
+
+_REMOTES: dict[RemoteConfig, RemoteCache] = {}
+
+
+def remote_cache(config: RemoteConfig) -> RemoteCache:
+    """One remote client per configuration and process (worker processes make their own)."""
+    if config not in _REMOTES:
+        _REMOTES[config] = RemoteCache(config)
+    return _REMOTES[config]
+
+
+def close_remotes() -> None:
+    """Close this process's remote clients (at the end of a build, push or pull)."""
+    while _REMOTES:
+        _REMOTES.popitem()[1].close()
 
 
 def _produce(

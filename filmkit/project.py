@@ -10,18 +10,31 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from filmkit.errors import BuildError, ProjectLockedError, SpecError, SpecErrors
-from filmkit.execution import BuildContext, read_record, reusable, reuse, run_step
+from filmkit.errors import BuildError, ProjectLockedError, SpecError, SpecErrors, UsageError
+from filmkit.execution import (
+    BuildContext,
+    close_remotes,
+    fetch_remote,
+    is_generator,
+    read_record,
+    remote_cache,
+    reusable,
+    reuse,
+    run_step,
+)
 from filmkit.generators.registry import Registry
+from filmkit.plan.costs import estimate, total
 from filmkit.plan.graph import compile_plan
 from filmkit.plan.steps import Plan, Step
 from filmkit.spec.loading import LoadedSpec, load_spec
+from filmkit.spec.models import Film
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore
 from filmkit.store.files import atomic_copy, atomic_write_text, hash_file
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
+from filmkit.store.remote import RemoteConfig
 
 if TYPE_CHECKING:
     from filmkit.plan.doit_tasks import StepEvents
@@ -182,12 +195,55 @@ class Project:
         wait: bool = True,
         on_wait: Callable[[str], None] = lambda message: None,
         keep_going: bool = False,
+        remote: bool = False,
+        frozen: bool = False,
+        budget: float | None = None,
     ) -> BuildReport:
-        """Bring the film (or the selected steps) up to date."""
+        """Bring the film (or the selected steps) up to date.
+
+        ``remote`` reads results from the project's remote cache before
+        generating and shares what it generates; ``frozen`` refuses to call any
+        generator (only restoring and rendering are allowed); ``budget`` (USD)
+        stops before a build whose estimated generation cost exceeds it.
+        """
         started = time.perf_counter()
         spec = self.load()
         full = self.plan(spec)
         plan = full.select(patterns) if patterns else full
+        remote_config = self.remote_config(spec) if remote else None
+        try:
+            return self._build(
+                spec,
+                full,
+                plan,
+                jobs,
+                events,
+                wait,
+                on_wait,
+                keep_going,
+                remote_config,
+                frozen,
+                budget,
+                started,
+            )
+        finally:
+            close_remotes()
+
+    def _build(
+        self,
+        spec: LoadedSpec,
+        full: Plan,
+        plan: Plan,
+        jobs: int,
+        events: StepEvents | None,
+        wait: bool,
+        on_wait: Callable[[str], None],
+        keep_going: bool,
+        remote_config: RemoteConfig | None,
+        frozen: bool,
+        budget: float | None,
+        started: float,
+    ) -> BuildReport:
         with self.locked(wait=wait, on_wait=on_wait):
             self.store.ensure()
             self.store.clear_tmp()
@@ -203,9 +259,13 @@ class Project:
                 registry=self.registry.targets(),
                 lock=lock,
                 previous=previous,
+                remote=remote_config,
+                frozen=frozen,
+                prices=spec.film.prices,
             )
             log = _FailureLog(events or QuietEvents())
             forecasts = self.forecast(plan, lock, previous)
+            self._preflight(spec, forecasts, remote_config, frozen=frozen, budget=budget)
             if all(f.status == "cached" for f in forecasts):
                 # Nothing to generate: the forecast already verified every step, so the
                 # executor is not even started.
@@ -229,7 +289,7 @@ class Project:
             records = self._collect(plan, found, log.messages)
             self._update_lock(full, lock, records)
             self._remember_keys(full, previous, records)
-            products = self._publish(plan, records)
+            products = self._publish(plan, records, spec.film)
         notes = [note.render("warning") for note in plan.notes]
         report = BuildReport(list(records.values()), time.perf_counter() - started, products, notes)
         self._write_report(report)
@@ -242,6 +302,119 @@ class Project:
                 "(--debug shows tracebacks, build/report.json has every step)"
             )
         return report
+
+    def _preflight(
+        self,
+        spec: LoadedSpec,
+        forecasts: list[Forecast],
+        remote: RemoteConfig | None,
+        *,
+        frozen: bool,
+        budget: float | None,
+    ) -> None:
+        """Stop before running anything if the build would break --frozen or --budget."""
+        generating = [f.step for f in forecasts if f.status in ("run", "maybe")]
+        generating = [s for s in generating if is_generator(s)]
+        if remote is not None and generating and (frozen or budget is not None):
+            generating = [s for s in generating if not self._on_remote(remote, s)]
+        if frozen and generating:
+            lines = []
+            for step in generating[:20]:
+                where = spec.source_map.located(SpecError("", path=step.origin)).location
+                lines.append(f"  {where or 'film.yaml'}: {step.id} would call {step.action}")
+            more = f"\n  … and {len(generating) - 20} more" if len(generating) > 20 else ""
+            raise BuildError(
+                f"--frozen: {len(generating)} step(s) would have to call a generator, but "
+                "their results are in no cache:\n" + "\n".join(lines) + more + "\n"
+                "generate them where that is allowed (`filmkit build`, then `filmkit push`), "
+                "or `filmkit pull` what was generated elsewhere"
+            )
+        if budget is not None:
+            rows = estimate(generating, self.registry, spec.film.prices)
+            cost = total(rows)
+            if cost > budget:
+                worst = ", ".join(f"{r.backend} ${r.cost:.2f}" for r in rows if r.cost > 0)
+                raise BuildError(
+                    f"this build would spend about ${cost:.2f} ({worst}), over the budget of "
+                    f"${budget:.2f}; nothing ran. `filmkit plan` lists what would run; raise "
+                    "--budget, or build selected steps"
+                )
+
+    def _on_remote(self, remote: RemoteConfig, step: Step) -> bool:
+        """Is this step's result (its action and every object) on the remote cache?"""
+        if any(item.step is not None for item in step.inputs):
+            return False  # its key depends on upstream outputs: decided while building
+        digests = {
+            item.name: self.store.digest_source(self.root / item.file)
+            for item in step.inputs
+            if item.file is not None
+        }
+        cache = remote_cache(remote)
+        action = cache.get_action(step.key(digests))
+        return action is not None and all(
+            cache.has_object(o["digest"]) for o in action["outputs"].values()
+        )
+
+    def remote_config(self, spec: LoadedSpec | None = None) -> RemoteConfig:
+        """The remote cache of this project, from `remote:` in film.yaml."""
+        spec = spec or self.load()
+        settings = spec.film.remote
+        if settings is None:
+            raise UsageError(
+                "this project has no remote cache; add one to film.yaml, e.g.\n"
+                "  remote: {bucket: my-films, prefix: now-serving, region: eu-west-1}"
+            )
+        return RemoteConfig(
+            bucket=settings.bucket,
+            prefix=settings.prefix.strip("/"),
+            region=settings.region,
+            endpoint_url=settings.endpoint_url,
+        )
+
+    # sharing ---------------------------------------------------------------
+
+    def push(self, on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
+        """Upload every result film.lock pins (objects, then action records) to the remote."""
+        config = self.remote_config()
+        lock = read_lock(self.lock_path)
+        counts: dict[str, Any] = {"uploaded": 0, "present": 0, "steps": 0, "missing_steps": []}
+        try:
+            cache = remote_cache(config)
+            for done, (step_id, entry) in enumerate(sorted(lock.items()), start=1):
+                action = reusable(self.store, entry.key)
+                if action is None:
+                    counts["missing_steps"].append(step_id)
+                else:
+                    for output in action["outputs"].values():
+                        digest = output["digest"]
+                        pushed = cache.push_object(self.store.object_path(digest), digest)
+                        counts["uploaded" if pushed else "present"] += 1
+                    cache.push_action(entry.key, action)
+                    counts["steps"] += 1
+                on_progress(done, len(lock))
+        finally:
+            close_remotes()
+        return counts | {"missing": len(counts["missing_steps"])}
+
+    def pull(self, on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
+        """Download every result film.lock pins that this checkout lacks, verified by digest."""
+        config = self.remote_config()
+        lock = read_lock(self.lock_path)
+        counts: dict[str, Any] = {"downloaded": 0, "present": 0, "missing_steps": []}
+        with self.locked(wait=True, on_wait=lambda message: None):
+            self.store.ensure()
+            try:
+                for done, (step_id, entry) in enumerate(sorted(lock.items()), start=1):
+                    if reusable(self.store, entry.key) is not None:
+                        counts["present"] += 1
+                    elif fetch_remote(config, entry.key, self.store) is not None:
+                        counts["downloaded"] += 1
+                    else:
+                        counts["missing_steps"].append(step_id)
+                    on_progress(done, len(lock))
+            finally:
+                close_remotes()
+        return counts | {"missing": len(counts["missing_steps"])}
 
     @contextmanager
     def locked(self, *, wait: bool, on_wait: Callable[[str], None]) -> Iterator[None]:
@@ -320,9 +493,26 @@ class Project:
             )
         write_lock(self.lock_path, entries, [s.id for s in full], previous=old)
 
-    def _publish(self, plan: Plan, records: dict[str, dict[str, Any]]) -> list[str]:
-        """Copy final outputs (film, subtitles) out of the store into build/."""
+    def _publish(self, plan: Plan, records: dict[str, dict[str, Any]], film: Film) -> list[str]:
+        """Copy final outputs (film, subtitles, stems) into build/; write the provenance."""
         published = []
+        cut = records.get("cut")
+        if cut is not None and cut["status"] in FINISHED:
+            from filmkit import provenance
+
+            output = PurePosixPath(film.output)
+            for suffix, text in (
+                (
+                    ".provenance.json",
+                    provenance.dumps(provenance.manifest(film, plan, records, self.registry)),
+                ),
+                (".credits.txt", provenance.credits(film, plan, self.registry)),
+            ):
+                relative = str(output.with_suffix(suffix))
+                target = self.root / relative
+                if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                    atomic_write_text(target, text)
+                published.append(relative)
         for relative, step_id, output in plan.products:
             record = records.get(step_id)
             if record is None or record["status"] not in FINISHED:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fakes import CALLS
+from tests.servers import AWS_CHAIN, BUCKET, MotoServer, SharedMotoServer, raw_client
 
 TINY_FILM = """\
 title: Tiny
@@ -77,3 +80,46 @@ def write_project(root: Path, film: str = TINY_FILM, scenes: dict[str, str] | No
 def tiny(tmp_path: Path) -> Path:
     CALLS.clear()
     return write_project(tmp_path / "film")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """An environment with no AWS credentials, profile, endpoint or config files of its own."""
+    for name in AWS_CHAIN:
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "BOTO_CONFIG"):
+        monkeypatch.setenv(name, str(tmp_path / "no-such-aws-file"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata probe
+    return monkeypatch
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedMotoServer]:
+    """One moto server for the module (stopping one takes half a second)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("moto"))  # moto's recorder writes ./moto_recording
+        with SharedMotoServer() as server:
+            yield server
+
+
+@pytest.fixture
+def moto(aws_env: pytest.MonkeyPatch, moto_server: SharedMotoServer) -> SharedMotoServer:
+    """moto's S3, emptied and recording, test credentials in the environment, the bucket made."""
+    moto_server.reset()
+    aws_env.setenv("AWS_ACCESS_KEY_ID", "testing")
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws_env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    admin = raw_client(moto_server)
+    try:
+        admin.create_bucket(Bucket=BUCKET)
+    finally:
+        admin.close()
+    return moto_server
+
+
+@pytest.fixture
+def s3(moto: MotoServer) -> Iterator[Any]:
+    """A plain boto3 client on moto, for looking behind the cache's back."""
+    client = raw_client(moto)
+    yield client
+    client.close()

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import boto3
 import numpy as np
+from botocore.config import Config
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,21 @@ class MotoServer:
             self._server.stop()
 
 
+class SharedMotoServer(MotoServer):
+    """A :class:`MotoServer` meant to serve a whole test module (it is slow to stop).
+
+    Call :meth:`reset` at the start of each test: moto forgets every resource
+    (buckets and all) and the recording starts afresh. The working-directory
+    rule for the recorder holds for the server's whole life.
+    """
+
+    def reset(self) -> None:
+        """Forget all resources and all recorded requests."""
+        self._call("POST", "/moto-api/reset")
+        self._call("POST", "/moto-api/recorder/reset-recording")
+        self._call("POST", "/moto-api/recorder/start-recording")
+
+
 def voiced_pcm(
     rate: int,
     syllables: Sequence[tuple[float, float]],
@@ -216,3 +233,44 @@ def voiced_pcm(
         envelope[inside] = 0.5 - 0.5 * np.cos(2 * np.pi * phase)
     signal = 0.3 * envelope * tone / np.max(np.abs(tone))
     return (signal * 32767).round().astype("<i2").tobytes()
+
+
+BUCKET = "film-cache"
+# Every variable that could hand botocore credentials, a profile or an endpoint.
+AWS_CHAIN = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+]
+
+
+_SESSION: list[Any] = []  # one boto3 session for the raw clients: it caches the S3 model
+_SESSION_LOCK = threading.Lock()
+
+
+def raw_client(server: MotoServer | ScriptedServer | str, attempts: int = 1) -> Any:
+    """A plain S3 client on ``server`` with test credentials of its own (not the chain)."""
+    url = server if isinstance(server, str) else server.url
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(boto3.session.Session())
+        return _SESSION[0].client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "max_attempts": attempts}),
+        )

@@ -69,8 +69,8 @@ def test_plan_json_lists_every_step_with_a_reason(tmp_path: Path) -> None:
     assert created.returncode == 0
     result = filmkit("-C", "short", "plan", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    steps = json.loads(result.stdout)
-    by_id = {s["id"]: s for s in steps}
+    data = json.loads(result.stdout)
+    by_id = {s["id"]: s for s in data["steps"]}
     assert by_id["voice:opening/room/1"] == {
         "id": "voice:opening/room/1",
         "kind": "voice",
@@ -78,6 +78,10 @@ def test_plan_json_lists_every_step_with_a_reason(tmp_path: Path) -> None:
         "reason": "new",
     }
     assert by_id["cut"]["status"] == "maybe"
+    # Everything the skeleton generates is offline: the cost plan says so.
+    backends = {row["backend"]: row for row in data["cost"]["backends"]}
+    assert backends["voice/piper"]["usage"]["characters"] > 0
+    assert data["cost"]["total_usd"] == 0
 
 
 def test_graph_prints_dot(tmp_path: Path) -> None:

@@ -86,11 +86,34 @@ class Generator(ABC):
     directions: ClassVar[bool] = False
     offline: ClassVar[bool] = True
     licence: ClassVar[str] = ""
+    # USD per unit of usage (see ``usage``); empty for backends that cost nothing.
+    prices: ClassVar[Mapping[str, float]] = {}
 
     @classmethod
     def id(cls) -> str:
         """Registry id, ``kind/name``."""
         return f"{cls.kind}/{cls.name}"
+
+    @classmethod
+    def usage(cls, request: Mapping[str, Any], params: BaseModel) -> dict[str, float]:
+        """What one run will use, estimated before it runs, for cost plans and budgets.
+
+        Units: ``calls``, and by kind ``characters`` (voice: the line),
+        ``images`` (image) or ``seconds`` (music, sound: audio to make).
+        """
+        usage = {"calls": 1.0}
+        if cls.kind == "voice":
+            usage["characters"] = float(len(request.get("text", "")))
+        elif cls.kind == "image":
+            usage["images"] = 1.0
+        elif request.get("duration") is not None:
+            usage["seconds"] = float(request["duration"])
+        return usage
+
+    @classmethod
+    def price_list(cls, params: BaseModel) -> Mapping[str, float]:
+        """USD per unit for these params (a model or engine may cost more); default: ``prices``."""
+        return cls.prices
 
     @abstractmethod
     def generate(self, request: Request) -> Mapping[str, Any] | None:

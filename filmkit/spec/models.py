@@ -314,6 +314,21 @@ class SoundSettings(Strict):
     effects_db: float = Field(default=0.0, description="gain of the effects stem")
 
 
+class RemoteSettings(Strict):
+    """A shared cache on S3 (or an S3-compatible store): generated once, reused everywhere.
+
+    Credentials come from the standard AWS chain (environment, ~/.aws, SSO,
+    instance roles), never from the spec.
+    """
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="the S3 bucket")
+    prefix: str = Field(default="", description="key prefix inside the bucket, e.g. films/mine")
+    region: str | None = Field(default=None, description="AWS region; default: the AWS chain's")
+    endpoint_url: str | None = Field(
+        default=None, description="for S3-compatible stores (MinIO, R2, Ceph): their URL"
+    )
+
+
 class SubtitleSettings(Strict):
     """Subtitles: always written as SRT and WebVTT; optionally burned into the picture."""
 
@@ -340,6 +355,14 @@ class Film(Strict):
     checks: Literal["warn", "fail"] = Field(
         default="warn",
         description="what a failed sound or subtitle check does: warn, or fail the build",
+    )
+    remote: RemoteSettings | None = Field(
+        default=None, description="a shared cache for `filmkit push`, `pull` and `build --remote`"
+    )
+    prices: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = Field(
+        default_factory=dict,
+        description="price overrides in USD per unit, by backend: "
+        "{voice/polly: {characters: 0.000016}}",
     )
     scenes: list[Scene] = Field(min_length=1)
 

@@ -34,6 +34,10 @@ from filmkit.generators.base import Generator, Request
 from filmkit.generators.voice.shaping import decode_pcm16, shape_speech
 
 SAMPLE_RATE = 24_000
+# USD per input character. tts-1 and tts-1-hd are priced per character; the
+# gpt-4o voices per token and audio minute, about 15 USD per million characters
+# of English speech. Estimates for plans and budgets; the ledger keeps usage.
+MODEL_PRICES = {"tts-1": 15.0e-6, "tts-1-hd": 30.0e-6, "gpt-4o-mini-tts": 15.0e-6}
 MAX_INPUT = 4096  # characters the API takes in one request
 # Models that ignore (and may refuse) instructions.
 NO_INSTRUCTIONS = ("tts-1",)
@@ -185,6 +189,12 @@ class OpenAISpeech(Generator):
         "OpenAI API: paid service under OpenAI's terms; its usage policies require "
         "disclosing to listeners that the voice is AI-generated"
     )
+
+    @classmethod
+    def price_list(cls, params: BaseModel) -> dict[str, float]:
+        """Estimated USD per character of input, by model (override under `prices:`)."""
+        assert isinstance(params, OpenAISpeechParams)
+        return {"characters": MODEL_PRICES.get(params.model, MODEL_PRICES["gpt-4o-mini-tts"])}
 
     def __init__(self, client: Any = None) -> None:
         """``client``: an ``openai.OpenAI`` to use (tests); default: one per line from the env."""

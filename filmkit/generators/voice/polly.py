@@ -61,6 +61,15 @@ MIN_RATE, MAX_RATE = 20, 200
 SLOWER, FASTER = 0.8, 1.25
 RETRIES = {"mode": "standard", "max_attempts": 5}
 
+# USD per character billed, per engine, from AWS's public price list (2026); both
+# requests of a line (audio and speech marks) are billed.
+ENGINE_PRICES = {
+    "standard": 4.0e-6,
+    "neural": 16.0e-6,
+    "long-form": 100.0e-6,
+    "generative": 30.0e-6,
+}
+
 WHISPER = {"whisper", "whispers", "whispered", "whispering"}
 SOFT = {"soft", "softly", "quiet", "quietly", "hushed", "gently", "murmuring", "murmurs"}
 LOUD = {"loud", "loudly", "shout", "shouts", "shouted", "shouting", "yelling", "yells"}
@@ -291,6 +300,12 @@ class PollyVoice(Generator):
         "Amazon Polly: paid AWS service, billed per character; use of the audio is governed "
         "by the AWS Service Terms and your AWS agreement"
     )
+
+    @classmethod
+    def price_list(cls, params: BaseModel) -> dict[str, float]:
+        """Polly's list prices per character, by engine (USD; override under `prices:`)."""
+        assert isinstance(params, PollyParams)
+        return {"characters": ENGINE_PRICES[params.engine]}
 
     def __init__(self, client: Any = None) -> None:
         """``client``: a boto3 Polly client to use (tests); default: one from the AWS chain."""
