@@ -217,7 +217,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from filmkit.plan.costs import estimate, total
+    from filmkit.plan.costs import estimate, total, usd
 
     project = _project(args)
     spec = project.load()
@@ -265,7 +265,7 @@ def _plan(args: argparse.Namespace) -> int:
     )
     if costs:
         costs_table = Table(box=None, pad_edge=False, title="what it would generate")
-        for column in ("backend", "steps", "usage", "estimated USD"):
+        for column in ("backend", "steps", "usage", "estimated cost"):
             costs_table.add_column(column)
         for row in costs:
             usage = ", ".join(
@@ -273,10 +273,10 @@ def _plan(args: argparse.Namespace) -> int:
                 for unit, amount in sorted(row.usage.items())
                 if unit != "calls"
             )
-            price = "offline, free" if row.offline and not row.cost else f"{row.cost:.4f}"
+            price = "offline, free" if row.offline and not row.cost else usd(row.cost)
             costs_table.add_row(row.backend, str(row.steps), usage, price)
         console.print(costs_table)
-        console.print(f"estimated cost: ${total(costs):.2f} (list prices; `prices:` overrides)")
+        console.print(f"estimated cost: {usd(total(costs))} (list prices; `prices:` overrides)")
     return 0
 
 

@@ -26,7 +26,7 @@ from filmkit.execution import (
     run_step,
 )
 from filmkit.generators.registry import Registry
-from filmkit.plan.costs import estimate, total
+from filmkit.plan.costs import estimate, total, usd
 from filmkit.plan.graph import compile_plan
 from filmkit.plan.steps import Plan, Step
 from filmkit.spec.loading import LoadedSpec, load_spec
@@ -333,10 +333,10 @@ class Project:
             rows = estimate(generating, self.registry, spec.film.prices)
             cost = total(rows)
             if cost > budget:
-                worst = ", ".join(f"{r.backend} ${r.cost:.2f}" for r in rows if r.cost > 0)
+                worst = ", ".join(f"{r.backend} {usd(r.cost)}" for r in rows if r.cost > 0)
                 raise BuildError(
-                    f"this build would spend about ${cost:.2f} ({worst}), over the budget of "
-                    f"${budget:.2f}; nothing ran. `filmkit plan` lists what would run; raise "
+                    f"this build would spend about {usd(cost)} ({worst}), over the budget of "
+                    f"{usd(budget)}; nothing ran. `filmkit plan` lists what would run; raise "
                     "--budget, or build selected steps"
                 )
 

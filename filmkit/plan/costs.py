@@ -71,3 +71,8 @@ def estimate(
 def total(rows: Iterable[BackendCost]) -> float:
     """The estimated cost of every row."""
     return sum(row.cost for row in rows)
+
+
+def usd(amount: float) -> str:
+    """Money for people: cents, or tenths of a cent for small sums."""
+    return f"${amount:.2f}" if amount == 0 or amount >= 0.01 else f"${amount:.4f}"
