@@ -134,9 +134,9 @@ GENERATED_KINDS = ("voice", "face", "image", "music", "sound")
 
 def test_frozen_names_the_missing_step_and_its_spec_line(shared, s3):
     origin, fresh = shared
-    lock = (origin / "film.lock").read_text()
-    key = lock.split("voice:two/b/1:")[1].split("key: ")[1].split()[0]
-    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/actions/{key[:2]}/{key[2:]}.json")
+    lock = read_lock(origin / "film.lock")
+    digest = lock["voice:two/b/1"].outputs["audio"]
+    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}/objects/{digest[:2]}/{digest[2:]}")
     pulled = project(fresh).pull()
     assert pulled["missing_steps"] == ["voice:two/b/1"]
     with pytest.raises(BuildError) as failure:

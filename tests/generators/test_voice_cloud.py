@@ -35,24 +35,6 @@ LEXICON = """<?xml version="1.0" encoding="UTF-8"?>
          alphabet="ipa" xml:lang="en-US">
   <lexeme><grapheme>W3C</grapheme><alias>World Wide Web Consortium</alias></lexeme>
 </lexicon>"""
-# Every variable that could hand botocore credentials, a profile or an endpoint.
-AWS_CHAIN = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_POLLY",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-]
 
 
 def request_for(
@@ -199,17 +181,6 @@ def test_openai_params_check_their_ranges():
 
 
 # --- Polly: the requests, against moto's server ------------------------------------------------
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """An environment with no AWS credentials, profile, endpoint or config files of its own."""
-    for name in AWS_CHAIN:
-        monkeypatch.delenv(name, raising=False)
-    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "BOTO_CONFIG"):
-        monkeypatch.setenv(name, str(tmp_path / "no-such-aws-file"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata probe
-    return monkeypatch
 
 
 @pytest.fixture
