@@ -34,7 +34,7 @@ from filmkit.store.artifacts import ArtifactStore, StoredObject
 from filmkit.store.files import atomic_write_text
 from filmkit.store.ledger import LEDGER_FILE, Ledger
 from filmkit.store.lockfile import LockEntry, explain
-from filmkit.store.remote import RemoteCache, RemoteConfig, RemoteIntegrityError
+from filmkit.store.remote import RemoteCache, RemoteConfig, RemoteError, RemoteIntegrityError
 
 
 @dataclass(frozen=True)
@@ -130,20 +130,43 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
     digests = input_digests(step, context, store)
     key = step.key(digests)
     action = reusable(store, key)
-    if action is not None:
+    remote_trouble: list[str] = []
+    if action is None and context.remote is not None:
+        if context.remote in _REMOTE_DOWN:
+            remote_trouble.append(_REMOTE_DOWN[context.remote])
+        else:
+            try:
+                action = fetch_remote(context.remote, key, store)
+            except RemoteError as exc:
+                # Like a cache miss: the step runs here (unless --frozen forbids it), and
+                # this process stops asking a remote that failed once.
+                _REMOTE_DOWN[context.remote] = f"remote cache unreadable: {exc}"
+                remote_trouble.append(_REMOTE_DOWN[context.remote])
+        if action is not None:
+            record = step_record(step, key, digests, "restored", "from the remote cache", action, 0)
+    elif action is not None:
         record = reuse(step, key, digests, action, context.previous)
-    elif context.remote is not None and (action := fetch_remote(context.remote, key, store)):
-        record = step_record(step, key, digests, "restored", "from the remote cache", action, 0)
-    else:
+    if action is None:
         if context.frozen and is_generator(step):
             raise BuildError(
                 f"{step.id}: --frozen, but {step.action} would have to run: its result is in "
                 "no cache (run `filmkit pull`, or build without --frozen and `filmkit push`)"
+                + "".join(f"; {t}" for t in remote_trouble)
             )
         reason = _why(step, context, store, digests, key)
         action = _run(step, context, store, digests, key, started)
         seconds = time.perf_counter() - started
         record = step_record(step, key, digests, "ran", reason, action, seconds)
+        if context.remote is not None and not remote_trouble:
+            try:
+                share(context.remote, key, action, store)
+            except RemoteError as exc:
+                # The result is safe locally; not sharing it is worth a warning, not a
+                # failed build (CI often reads with credentials that may not write).
+                remote_trouble.append(f"not shared: {exc}")
+        if remote_trouble:
+            warnings = [*record["meta"].get("warnings", []), *remote_trouble]
+            record["meta"] = {**record["meta"], "warnings": warnings}
     # The run record is scratch for this build only: atomic, but not worth an fsync.
     atomic_write_text(
         record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False
@@ -190,8 +213,6 @@ def _run(
     store.put_action(key, action)
     if is_generator(step):
         _log_generation(step, context, key, action, seconds)
-    if context.remote is not None:
-        share(context.remote, key, action, store)
     return action
 
 
@@ -253,6 +274,8 @@ def share(config: RemoteConfig, key: str, action: dict[str, Any], store: Artifac
 
 
 _REMOTES: dict[RemoteConfig, RemoteCache] = {}
+# Remotes that failed in this process, with why: not asked again until the next build.
+_REMOTE_DOWN: dict[RemoteConfig, str] = {}
 
 
 def remote_cache(config: RemoteConfig) -> RemoteCache:
@@ -266,6 +289,7 @@ def close_remotes() -> None:
     """Close this process's remote clients (at the end of a build, push or pull)."""
     while _REMOTES:
         _REMOTES.popitem()[1].close()
+    _REMOTE_DOWN.clear()
 
 
 def _produce(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from filmkit.errors import BuildError
+from filmkit.errors import BuildError, StoreError
 from filmkit.media import ffmpeg_exe
 from filmkit.project import Project
 from filmkit.store.ledger import LEDGER_FILE, Ledger
@@ -20,7 +20,7 @@ from filmkit.store.lockfile import read_lock
 from filmkit.store.remote import RemoteCache, RemoteConfig
 from tests.conftest import TINY_FILM, write_project
 from tests.fakes import CALLS, fake_registry
-from tests.servers import BUCKET, SharedMotoServer
+from tests.servers import BUCKET, ScriptedServer, SharedMotoServer
 
 PREFIX = "films/tiny"
 
@@ -259,3 +259,27 @@ def test_provenance_and_credits_are_written_beside_the_film(tmp_path):
     credits = (root / "build" / "film.credits.txt").read_text()
     assert "Ada: voice by voice/tone" in credits
     assert "AI-generated" in credits
+
+
+def test_an_unreadable_remote_is_a_cache_miss_with_a_warning_not_a_failure(tmp_path, aws_env):
+    aws_env.setenv("AWS_ACCESS_KEY_ID", "testing")
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with ScriptedServer() as broken:  # answers every request with an error
+        remote = f"remote: {{bucket: {BUCKET}, region: us-east-1, endpoint_url: '{broken.url}'}}\n"
+        root = write_project(tmp_path / "film", film=TINY_FILM + remote)
+        project(root).build(remote=True)
+        asked = len(broken.requests)
+    # It asked once, then built everything locally without asking again.
+    assert asked == 1
+    assert {s["status"] for s in report(root).values()} == {"ran"}
+    data = json.loads((root / "build" / "report.json").read_text())
+    assert any("remote cache unreadable" in w for w in data["warnings"])
+    # Under --frozen an unreadable remote cannot vouch for anything: the build stops.
+    edit = root / "scenes" / "01.yaml"
+    edit.write_text(edit.read_text().replace("Hello there.", "Hello again."))
+    with ScriptedServer() as broken, pytest.raises(StoreError, match="remote cache"):
+        film = root / "film.yaml"
+        text = film.read_text()
+        film.write_text(text[: text.index("endpoint_url")] + f"endpoint_url: '{broken.url}'}}\n")
+        project(root).build(remote=True, frozen=True)
+    assert CALLS.count("voice:Hello again.") == 0
