@@ -31,7 +31,14 @@ music:
   - id: theme
     generate: {{backend: music/procedural, params: {{mood: melancholy, texture: piano}}}}
     start: opening/room
-    length: 30
+    length: 30              # seconds to make; the mix loops or cuts it to fit its shots
+
+sound: {{loudness: -16, true_peak: -1}}   # LUFS target (-23 for broadcast), dBTP ceiling
+subtitles: {{burn: false}}                # build/film.srt and .vtt are always written
+
+# Share generated assets through S3 (`filmkit push`, `pull`, `build --remote`);
+# credentials come from the AWS chain, never from this file:
+# remote: {{bucket: my-films, prefix: {slug}, region: eu-west-1}}
 
 scenes:
   - scenes/*.yaml           # one file per scene, in file-name order
@@ -47,6 +54,11 @@ shots:
         move: {zoom: [1.0, 1.12]}
       - text: "{title}"
         size: 72
+    sounds:
+      - generate: {backend: sound/procedural, params: {effect: room_tone}}
+        loop: true
+        until: opening/ada
+        gain_db: -30
     lines:
       - narrator: "Every film starts as a text file."
   - id: ada
@@ -65,12 +77,17 @@ GITIGNORE = """\
 """
 
 
+def _slug(title: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in title.lower()).split()
+    return "-".join(words) or "film"
+
+
 def create_project(root: Path, title: str) -> list[Path]:
     """Write a starter project into ``root``; refuses to overwrite a film."""
     if (root / "film.yaml").exists():
         raise UsageError(f"{root / 'film.yaml'} already exists; choose an empty folder")
     files = {
-        root / "film.yaml": FILM.format(title=title),
+        root / "film.yaml": FILM.format(title=title, slug=_slug(title)),
         root / "scenes" / "01-opening.yaml": SCENE.replace("{title}", title),
         root / ".gitignore": GITIGNORE,
     }
