@@ -352,7 +352,11 @@ def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> An
     if step.kind == "shot":
         from filmkit.render.cut import render_shot
 
-        return render_shot(step.params_value(), inputs, outputs["video"])
+        return render_shot(step.params_value(), inputs, outputs)
+    if step.kind == "transition":
+        from filmkit.render.cut import render_transition
+
+        return render_transition(step.params_value(), inputs, outputs["video"])
     if step.kind == "timeline":
         from filmkit.render.speech import build_timeline
 

@@ -66,10 +66,11 @@ def test_editing_one_line_reruns_its_voice_its_shot_and_the_sound(tiny: Path) ->
     build(tiny)
     edit(tiny / "scenes" / "01.yaml", "Hello there.", "Hello, stranger.")
     report = build(tiny)
-    # The longer line moves every shot after it, so the music and effects are
-    # laid out again too; no other voice, face, image or shot is touched.
-    moved = ["stem:effects", "stem:music"]
-    assert statuses(report, "ran") == sorted([*SOUND_STEPS, *moved, "shot:one/a", "voice:one/a/1"])
+    # The longer line moves every shot after it, so the music and effects are laid out
+    # again too, and the crossfade out of the longer shot is blended again; no other
+    # voice, face, image or shot is touched.
+    changed = ["shot:one/a", "transition:two/b", "voice:one/a/1"]
+    assert statuses(report, "ran") == sorted([*ALL_SOUND, *changed])
     assert report["voice:one/a/1"]["reason"] == "line text changed"
     assert report["shot:one/a"]["reason"] == "input changed: line0"
     assert "Hello, stranger." in (tiny / "build" / "film.srt").read_text()
@@ -167,7 +168,9 @@ def test_failed_step_is_named_and_finished_work_is_kept(tiny: Path) -> None:
     assert by_id["cut"]["status"] == "skipped"
     edit(tiny / "scenes" / "02.yaml", "Goodbye [fail]", "Goodbye now.")
     again = build(tiny)
-    assert statuses(again, "ran") == sorted([*ALL_SOUND, "shot:two/b", "voice:two/b/1"])
+    # The failed build never got to the crossfade into two/b: it runs now.
+    changed = ["shot:two/b", "transition:two/b", "voice:two/b/1"]
+    assert statuses(again, "ran") == sorted([*ALL_SOUND, *changed])
 
 
 SCRIPT = textwrap.dedent(
@@ -222,4 +225,5 @@ def test_reverting_an_edit_restores_from_the_cache_without_running(tiny: Path) -
     edit(scene, "Hello, stranger.", "Hello there.")
     report = build(tiny)
     assert statuses(report, "ran") == []
-    assert statuses(report, "restored") == sorted([*ALL_SOUND, "shot:one/a", "voice:one/a/1"])
+    changed = ["shot:one/a", "transition:two/b", "voice:one/a/1"]
+    assert statuses(report, "restored") == sorted([*ALL_SOUND, *changed])

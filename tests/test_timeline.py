@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from filmkit.render.timeline import film_timeline, format_srt, shot_timing, subtitle_cues
+import pytest
+
+from filmkit.render.timeline import (
+    TimelineError,
+    film_timeline,
+    format_srt,
+    shot_timing,
+    subtitle_cues,
+)
 
 
-def shot(id_: str, lines: list[tuple[str, float]], duration=None, transition=None) -> dict:
+def shot(id_: str, lines: list[tuple[str, float]], duration=None, overlap=0) -> dict:
     return {
         "id": id_,
         "duration": duration,
         "lead_in": 0.5,
         "tail": 0.7,
-        "transition": transition or {"type": "cut", "duration": 0.6},
+        "overlap": overlap,
         "lines": [{"who": "a", "name": "A", "text": text, "pause": pause} for text, pause in lines],
     }
 
@@ -32,7 +40,7 @@ def test_explicit_duration_wins_when_longer_and_never_cuts_a_line() -> None:
 def test_crossfade_overlaps_previous_shot_by_whole_frames() -> None:
     shots = [
         shot("a", [], duration=2.0),
-        shot("b", [], duration=2.0, transition={"type": "crossfade", "duration": 0.5}),
+        shot("b", [], duration=2.0, overlap=12),
     ]
     a, b = film_timeline(shots, [[], []], 24)
     assert (a.start, b.start, b.overlap) == (0.0, 1.5, 0.5)
@@ -42,7 +50,7 @@ def test_crossfade_overlaps_previous_shot_by_whole_frames() -> None:
 def test_subtitles_follow_line_timings_and_never_overlap() -> None:
     shots = [
         shot("a", [("Hello.", 0.3), ("Hi.", 0.35)]),
-        shot("b", [("Bye.", 0.2)], transition={"type": "crossfade", "duration": 0.6}),
+        shot("b", [("Bye.", 0.2)], overlap=14),
     ]
     timings = film_timeline(shots, [[1.0, 0.5], [0.8]], 24)
     cues = subtitle_cues(shots, timings)
@@ -51,3 +59,9 @@ def test_subtitles_follow_line_timings_and_never_overlap() -> None:
     assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
     srt = format_srt(cues)
     assert srt.startswith("1\n00:00:00,500 --> 00:00:01,800\nHello.\n")
+
+
+def test_a_shot_too_short_for_its_crossfades_is_refused_by_name() -> None:
+    shots = [shot("a", [], duration=2.0), shot("b", [], duration=0.5, overlap=12)]
+    with pytest.raises(TimelineError, match="shot b lasts 12 frames"):
+        film_timeline(shots, [[], []], 24)

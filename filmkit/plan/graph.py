@@ -48,16 +48,18 @@ from filmkit.spec.models import (
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
 RENDER_VERSIONS = {
-    "render/shot": "3",
-    "render/timeline": "1",
+    "render/shot": "4",
+    "render/transition": "1",
+    "render/timeline": "2",
     "render/dialogue": "1",
     "render/music": "1",
     "render/effects": "1",
     "render/mix": "4",
-    "render/cut": "3",
+    "render/cut": "4",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),
+    "transition": (("video", ".mp4"),),
     "timeline": (("shots", ".json"), ("speech", ".json"), ("srt", ".srt"), ("vtt", ".vtt")),
     "dialogue": (("audio", ".wav"),),
     "music": (("audio", ".wav"),),
@@ -101,6 +103,8 @@ class _Compiler:
             for name, character in self.film.characters.items()
             if character.face is not None
         }
+        fps = self.film.fps
+        overlaps = [0] + [shot.transition.frames(fps) for _, shot in self.film.shots()[1:]] + [0]
         shots: list[Step | None] = []
         voices: list[list[Step | None]] = []
         sounds: list[list[Input | None]] = []
@@ -110,7 +114,8 @@ class _Compiler:
                 lines = [self._voice_step(scene, shot, k, origin) for k in range(len(shot.lines))]
                 index = len(shots)
                 voices.append(lines)
-                shots.append(self._shot_step(scene, shot, origin, lines, faces))
+                overlap = (overlaps[index], overlaps[index + 1])
+                shots.append(self._shot_step(scene, shot, origin, lines, faces, overlap))
                 sounds.append(
                     [
                         self._sound_input(scene, shot, index, k, origin)
@@ -120,14 +125,14 @@ class _Compiler:
         music = [self._music_input(m) for m in range(len(self.film.music))]
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
-        timeline = self._timeline_step(voices)
+        timeline = self._timeline_step(voices, overlaps)
         stems = {
             "dialogue": self._dialogue_step(timeline, voices),
             "music": self._music_stem_step(timeline, music),
             "effects": self._effects_step(timeline, sounds),
         }
         mix = self._mix_step(timeline, stems)
-        cut = self._cut_step([s for s in shots if s is not None], mix, timeline)
+        cut = self._cut_step([s for s in shots if s is not None], overlaps, mix, timeline)
         output = PurePosixPath(self.film.output)
         products = [
             (str(output), cut.id, "film"),
@@ -276,7 +281,10 @@ class _Compiler:
         origin: SpecPath,
         lines: list[Step | None],
         faces: dict[str, Step | None],
+        overlap: tuple[int, int],
     ) -> Step | None:
+        """A shot's picture: the frames it has alone, and apart the frames it shares
+        with the shots before (``head``) and after it (``tail``) in crossfades."""
         name = shot_name(scene, shot)
         inputs: list[Input] = []
         layers = []
@@ -310,13 +318,18 @@ class _Compiler:
             "tail": shot.tail,
             "layers": layers,
             "lines": [{"who": line.who, "pause": line.pause} for line in shot.lines],
+            "overlap": list(overlap),
         }
         if self.film.subtitles.burn:
             params["subtitles"] = {
                 "size": self.film.subtitles.size,
                 "text": [line.text for line in shot.lines],
             }
-        return self._render_step(f"shot:{name}", "shot", params, inputs, origin, f"shot {name}")
+        outputs = [("video", ".mp4")]
+        outputs += [(part, ".mp4") for part, n in zip(("head", "tail"), overlap, strict=True) if n]
+        return self._render_step(
+            f"shot:{name}", "shot", params, inputs, origin, f"shot {name}", tuple(outputs)
+        )
 
     def _music_input(self, m: int) -> Input | None:
         """Where cue ``m``'s audio comes from: its generator step, or its file."""
@@ -361,7 +374,7 @@ class _Compiler:
         )
         return None if step is None else Input(f"sound:{index}:{k}", step=step.id, output="audio")
 
-    def _timeline_step(self, voices: list[list[Step | None]]) -> Step:
+    def _timeline_step(self, voices: list[list[Step | None]], overlaps: list[int]) -> Step:
         shots = []
         inputs = []
         for index, (scene, shot) in enumerate(self.film.shots()):
@@ -371,7 +384,7 @@ class _Compiler:
                     "duration": shot.duration,
                     "lead_in": shot.lead_in,
                     "tail": shot.tail,
-                    "transition": shot.transition.model_dump(mode="json"),
+                    "overlap": overlaps[index],
                     "lines": [
                         {
                             "who": line.who,
@@ -480,19 +493,38 @@ class _Compiler:
         }
         return self._render_step("mix", "mix", params, inputs, ("sound",), "sound mix")
 
-    def _cut_step(self, shots: list[Step], mix: Step, timeline: Step) -> Step:
-        inputs = [Input(f"shot{i}", step=s.id, output="video") for i, s in enumerate(shots)]
+    def _cut_step(self, shots: list[Step], overlaps: list[int], mix: Step, timeline: Step) -> Step:
+        """The film: every shot's own frames and every crossfade, joined in order."""
+        inputs = []
+        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
+        for index, shot in enumerate(shots):
+            if overlaps[index]:
+                blend = self._transition_step(shots[index - 1], shot, names[index], overlaps[index])
+                inputs.append(Input(f"segment{len(inputs)}", step=blend.id, output="video"))
+            inputs.append(Input(f"segment{len(inputs)}", step=shot.id, output="video"))
+        segments = len(inputs)
         inputs.append(Input("audio", step=mix.id, output="audio"))
         inputs.append(Input("shots", step=timeline.id, output="shots"))
         params = {
-            "size": list(self.film.size),
             "fps": self.film.fps,
             "title": self.film.title,
+            "segments": segments,
             "loudness": self.film.sound.loudness,
             "true_peak": self.film.sound.true_peak,
             "checks": self.film.checks,
         }
         return self._render_step("cut", "cut", params, inputs, ("output",), "final cut")
+
+    def _transition_step(self, before: Step, after: Step, name: str, frames: int) -> Step:
+        """A crossfade as its own segment: the tail of one shot dissolving into the next."""
+        inputs = [
+            Input("from", step=before.id, output="tail"),
+            Input("to", step=after.id, output="head"),
+        ]
+        params = {"size": list(self.film.size), "fps": self.film.fps, "frames": frames}
+        return self._render_step(
+            f"transition:{name}", "transition", params, inputs, after.origin, f"crossfade {name}"
+        )
 
     def _render_step(
         self,
@@ -502,9 +534,10 @@ class _Compiler:
         inputs: list[Input],
         origin: SpecPath,
         label: str,
+        outputs: tuple[tuple[str, str], ...] | None = None,
     ) -> Step:
         action = f"render/{kind}"
-        outputs = RENDER_OUTPUTS[kind]
+        outputs = outputs or RENDER_OUTPUTS[kind]
         return self._add(
             Step(
                 id=step_id,

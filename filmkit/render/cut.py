@@ -1,18 +1,21 @@
-"""The one place that writes video: shot segments and the final cut.
+"""The one place that writes video: shot segments, crossfades and the final cut.
 
-Every segment is encoded with the same codec settings (H.264, yuv420p, the
-film's fps), so segments can later be joined without re-encoding. The final
-cut lays the segments on the film clock (crossfades overlap), adds the mix,
-and writes H.264 + AAC.
+Every segment of the film is encoded with the same codec settings (H.264,
+yuv420p, the film's fps) by :func:`encode`: a shot's own frames, and each
+crossfade as a segment of its own, blended from the last frames of one shot
+and the first of the next (kept losslessly for that). The final cut joins
+the segments in order with ffmpeg's concat demuxer by stream copy, so no
+frame is encoded twice and changing one shot re-encodes that shot only; it
+then muxes the mix in as AAC.
 """
 
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
+from filmkit.errors import BuildError
 from filmkit.media import decode_audio, run_ffmpeg
 from filmkit.render import loudness
 from filmkit.render.checks import settle
@@ -52,87 +55,100 @@ def whole_frames(clip: Any, fps: int) -> Any:
     return clip.with_duration((frames + 0.5) / fps)
 
 
-def _codec_args() -> list[str]:
+def _codec_args(lossless: bool = False) -> list[str]:
+    if lossless:  # frames kept only to be blended again: no generation loss
+        return ["-qp", "0", "-pix_fmt", "yuv444p"]
     return ["-crf", CRF, "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
 
 
-def render_shot(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Compose one shot and encode it as a silent segment."""
+def encode(clip: Any, out: Path, fps: int, *, lossless: bool = False) -> None:
+    """Write ``clip`` as a silent H.264 segment of exactly its whole frames.
+
+    Every film segment goes through here with the same settings, which is what
+    lets the cut join them by stream copy.
+    """
+    whole_frames(clip, fps).write_videofile(
+        str(out),
+        fps=fps,
+        codec=VIDEO_CODEC,
+        audio=False,
+        preset="ultrafast" if lossless else PRESET,
+        ffmpeg_params=_codec_args(lossless),
+        logger=None,
+        threads=2,
+    )
+
+
+def render_shot(
+    params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str, Path]
+) -> dict[str, Any]:
+    """Compose one shot; encode the frames it has alone, and its crossfade frames apart.
+
+    ``video`` is the shot without the ``head`` frames it shares with the shot
+    before and the ``tail`` frames it shares with the shot after; those two go
+    losslessly into their own files, for the transition steps to blend.
+    """
+    fps = params["fps"]
     clip = compose_shot(params, inputs)
-    try:
-        whole_frames(clip, params["fps"]).write_videofile(
-            str(out),
-            fps=params["fps"],
-            codec=VIDEO_CODEC,
-            audio=False,
-            preset=PRESET,
-            ffmpeg_params=_codec_args(),
-            logger=None,
-            threads=2,
+    frames = round(clip.duration * fps)
+    head, tail = params["overlap"]
+    if head + tail >= frames:
+        raise BuildError(
+            f"the shot lasts {frames} frames, too short for its crossfades ({head} + {tail})"
         )
+    parts = {"video": (head, frames - tail), "head": (0, head), "tail": (frames - tail, frames)}
+    try:
+        for name, (first, last) in parts.items():
+            if name in outputs:
+                part = clip.subclipped(first / fps, last / fps).with_duration((last - first) / fps)
+                encode(part, outputs[name], fps, lossless=name != "video")
     finally:
         for layer in clip.clips:
             release(layer)
         clip.close()
-    return {"duration": clip.duration, "frames": round(clip.duration * params["fps"])}
+    return {"duration": frames / fps, "frames": frames, "own_frames": frames - head - tail}
 
 
-def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Join the shot segments on the film clock (crossfades blended) and add the mix."""
+def render_transition(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
+    """A crossfade segment: the last frames of one shot dissolving into the first of the next."""
     import numpy as np
     from moviepy import VideoClip, VideoFileClip
 
-    fps = params["fps"]
-    # Shot lengths come from the timeline, not from the segments' headers: moviepy
-    # derives a file's frame count from a duration printed to 1/100 s, which can be
-    # a frame short, and a frame lost per shot would drift the picture off the sound.
-    clock_file = json.loads(inputs["shots"].read_text(encoding="utf-8"))
-    segments = []
-    starts: list[float] = []
-    overlaps: list[float] = []
-    for index, shot in enumerate(clock_file["shots"]):
-        segment = VideoFileClip(str(inputs[f"shot{index}"]), audio=False)
-        segments.append(segment.with_duration(shot["duration"]))
-        starts.append(shot["start"])
-        overlaps.append(shot["overlap"])
-    clock = clock_file["duration"]
-
-    def frame_at(t: float) -> Any:
-        # One clip for the whole film: the shot on screen, blended with the one it
-        # fades from while a crossfade lasts. Cheaper than compositing every shot.
-        index = max(0, bisect_right(starts, t + 1e-9) - 1)
-        local = min(t - starts[index], segments[index].duration - 1 / fps)
-        image = segments[index].get_frame(local)
-        if index and local < overlaps[index]:
-            previous = segments[index - 1]
-            before = previous.get_frame(min(t - starts[index - 1], previous.duration - 1 / fps))
-            alpha = (local + 0.5 / fps) / overlaps[index]
-            image = (before * (1 - alpha) + image * alpha).astype(np.uint8)
-        return image
-
-    film = VideoClip(frame_at, duration=clock)
-    picture = out.with_name(f"picture-{out.name}")
+    fps, count = params["fps"], params["frames"]
+    clips = [VideoFileClip(str(inputs[name]), audio=False) for name in ("from", "to")]
     try:
-        whole_frames(film, fps).write_videofile(
-            str(picture),
-            fps=fps,
-            codec=VIDEO_CODEC,
-            audio=False,
-            preset=PRESET,
-            ffmpeg_params=_codec_args(),
-            logger=None,
-            threads=2,
-        )
+        pairs = [[c.get_frame(i / fps).astype(np.float32) for i in range(count)] for c in clips]
     finally:
-        film.close()
-        for segment in segments:
-            release(segment)
-    # The mix is muxed by ffmpeg straight from the WAV: no resampling by moviepy,
-    # and the sound ends exactly with the picture.
+        for clip in clips:
+            release(clip)
+
+    def blend(t: float) -> Any:
+        i = min(int(t * fps + 1e-6), count - 1)
+        alpha = (i + 0.5) / count
+        return (pairs[0][i] * (1 - alpha) + pairs[1][i] * alpha).round().astype(np.uint8)
+
+    encode(VideoClip(blend, duration=count / fps), out, fps)
+    return {"frames": count}
+
+
+def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
+    """Join the segments by stream copy, mux in the mix, and check the film's loudness."""
+    clock = json.loads(inputs["shots"].read_text(encoding="utf-8"))
+    duration = clock["duration"]
+    listing = out.with_name("segments.txt")
+    listing.write_text(
+        "".join(f"file '{inputs[f'segment{i}']}'\n" for i in range(params["segments"])),
+        encoding="utf-8",
+    )
+    # The mix is muxed straight from the WAV (AAC), and the sound ends with the picture.
     run_ffmpeg(
         [
+            "-f",
+            "concat",
+            "-safe",
+            "0",
             "-i",
-            str(picture),
+            str(listing),
             "-i",
             str(inputs["audio"]),
             "-map",
@@ -146,7 +162,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
             "-b:a",
             AUDIO_BITRATE,
             "-t",
-            f"{clock:.6f}",
+            f"{duration:.6f}",
             "-metadata",
             f"title={params['title']}",
             "-metadata",
@@ -156,7 +172,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
             str(out),
         ]
     )
-    picture.unlink()
+    listing.unlink()
     levels = film_levels(out)
     problems = []
     if abs(levels.integrated - params["loudness"]) > LOUDNESS_TOLERANCE:
@@ -169,7 +185,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
             f"the film's true peak is {levels.true_peak:.1f} dBTP, over the "
             f"{params['true_peak']:g} dBTP ceiling"
         )
-    meta = {"duration": clock, "shots": len(segments), **levels.as_meta()}
+    meta = {"duration": duration, "segments": params["segments"], **levels.as_meta()}
     return meta | settle(problems, params["checks"], "the final cut")
 
 

@@ -19,9 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from filmkit.errors import BuildError
 from filmkit.generators.voice.shaping import read_timings
 from filmkit.render.checks import settle
 from filmkit.render.timeline import (
+    TimelineError,
     film_timeline,
     format_srt,
     format_vtt,
@@ -43,7 +45,10 @@ def build_timeline(
         for i, shot in enumerate(shots)
     ]
     lengths = [[v["duration"] for v in lines] for lines in voices]
-    timings = film_timeline(shots, lengths, params["fps"])
+    try:
+        timings = film_timeline(shots, lengths, params["fps"])
+    except TimelineError as exc:
+        raise BuildError(str(exc)) from None
     total = timings[-1].end
     outputs["shots"].write_text(
         json.dumps(

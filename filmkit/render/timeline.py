@@ -64,30 +64,34 @@ def shot_timing(
     return to_frames(seconds, fps) / fps, tuple(offsets)
 
 
-def overlap_seconds(
-    transition: dict[str, Any], previous: float | None, duration: float, fps: int
-) -> float:
-    """How long a shot overlaps the one before it (whole frames; 0 for a cut)."""
-    if previous is None or transition["type"] != "crossfade":
-        return 0.0
-    frames = min(
-        round(transition["duration"] * fps),
-        round(previous * fps) - 1,
-        round(duration * fps) - 1,
-    )
-    return max(0, frames) / fps
+class TimelineError(ValueError):
+    """The shots cannot be laid out (a shot too short for its crossfades)."""
 
 
 def film_timeline(
     shots: Sequence[dict[str, Any]], line_lengths: Sequence[Sequence[float]], fps: int
 ) -> list[ShotTiming]:
-    """Every shot's start, duration and overlap with the shot before it."""
+    """Every shot's start, duration and overlap with the shot before it.
+
+    A shot's ``overlap`` is the number of frames it shares with the shot
+    before it (its crossfade, decided by the planner; 0 for a cut). Overlaps
+    are exact, never shortened, so each shot can be rendered on its own, its
+    first and last frames apart, and the film joined without re-encoding; a
+    shot must outlast its crossfades by at least one frame of its own.
+    """
     timings: list[ShotTiming] = []
-    for shot, lengths in zip(shots, line_lengths, strict=True):
+    overlaps = [shot.get("overlap", 0) if i else 0 for i, shot in enumerate(shots)]
+    overlaps.append(0)
+    for index, (shot, lengths) in enumerate(zip(shots, line_lengths, strict=True)):
         duration, offsets = shot_timing(shot, lengths, fps)
-        transition = shot.get("transition") or {"type": "cut"}
-        previous = timings[-1].duration if timings else None
-        overlap = overlap_seconds(transition, previous, duration, fps)
+        frames = round(duration * fps)
+        if overlaps[index] + overlaps[index + 1] >= frames:
+            raise TimelineError(
+                f"shot {shot['id']} lasts {frames} frames ({duration:.2f}s), too short for its "
+                f"crossfades ({overlaps[index]} + {overlaps[index + 1]} frames): shorten the "
+                "crossfades, or give the shot a longer `duration:`"
+            )
+        overlap = overlaps[index] / fps
         start = timings[-1].end - overlap if timings else 0.0
         timings.append(ShotTiming(shot["id"], start, duration, overlap, offsets, tuple(lengths)))
     return timings

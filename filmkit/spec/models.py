@@ -210,6 +210,10 @@ class Transition(Strict):
     type: Literal["cut", "crossfade"] = "cut"
     duration: Seconds = 0.6
 
+    def frames(self, fps: int) -> int:
+        """How many frames this shot overlaps the one before it (0 for a cut)."""
+        return round(self.duration * fps) if self.type == "crossfade" else 0
+
 
 class Sound(Strict):
     """A sound effect or ambience in a shot: a file or a generated sound."""
