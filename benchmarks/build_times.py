@@ -119,7 +119,10 @@ def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
     noop, noop_counts = timed_build(root, jobs)
     edit_one_line(edit)
     edited, edit_counts = timed_build(root, jobs)
+    steps = json.loads((root / "build" / "report.json").read_text())["steps"]
+    ran = sorted((s for s in steps if s["status"] == "ran"), key=lambda s: -s["seconds"])
     return {
+        "slowest": ", ".join(f"{s['id']} {s['seconds']:.1f}s" for s in ran[:3]),
         "film": name,
         "steps": sum(counts.values()),
         "full_s": full,
@@ -143,6 +146,9 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{row['film']:<22}{row['steps']:>6}{row['full_s']:>11.1f}s{row['noop_s']:>8.2f}s"
             f"{row['edit_s']:>14.1f}s{row['edit_ran']:>14}"
         )
+    print()
+    for row in rows:
+        print(f"slowest steps of the one-line edit, {row['film']}: {row['slowest']}")
 
 
 def main() -> None:
