@@ -54,7 +54,7 @@ RENDER_VERSIONS = {
     "render/dialogue": "1",
     "render/music": "1",
     "render/effects": "1",
-    "render/mix": "4",
+    "render/mix": "5",
     "render/cut": "4",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
