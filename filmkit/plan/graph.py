@@ -55,7 +55,7 @@ RENDER_VERSIONS = {
     "render/music": "1",
     "render/effects": "1",
     "render/mix": "5",
-    "render/cut": "4",
+    "render/cut": "5",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),
