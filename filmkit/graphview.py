@@ -10,7 +10,12 @@ KIND_COLOURS = {
     "voice": "#8fbcbb",
     "image": "#ebcb8b",
     "music": "#b48ead",
+    "sound": "#c9a0dc",
     "shot": "#88c0d0",
+    "transition": "#81a1c1",
+    "timeline": "#e5e9f0",
+    "dialogue": "#a3be8c",
+    "effects": "#a3be8c",
     "mix": "#a3be8c",
     "cut": "#d08770",
 }
