@@ -253,7 +253,8 @@ class _Compiler:
                 SpecError(
                     f"{step.action} cannot act on the direction ({line.direction}); "
                     "the line is spoken plainly",
-                    hint="voice/polly and voice/openai follow directions",
+                    hint="voice/polly and voice/openai act directions out; voice/piper and "
+                    "voice/espeak change pace and level",
                     path=(*origin, "lines", k),
                 )
             )

@@ -75,8 +75,9 @@ class Line(Strict):
     text: str = Field(min_length=1)
     direction: str = Field(
         default="",
-        description="how the line is said, e.g. whispering; voices that can act on it "
-        "(polly, openai) do; others say the line plainly and the build warns",
+        description="how the line is said, e.g. 'whispering, slowly': polly and openai act "
+        "it out; piper and espeak change pace and level; what a voice cannot do, the build "
+        "warns about",
     )
     pause: Seconds = Field(default=0.35, description="silence after the line")
 

@@ -15,6 +15,7 @@ from filmkit.generators.voice.espeak import EspeakParams, EspeakVoice
 from filmkit.generators.voice.piper import PiperParams, PiperVoice
 from filmkit.generators.voice.shaping import (
     normalise_peak,
+    read_direction,
     read_timings,
     shift_pitch,
     trim_silence,
@@ -193,3 +194,31 @@ def test_normalise_puts_the_peak_at_minus_3_dbfs():
 def digest(path: Path) -> str:
     """SHA-256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_directions_parse_into_pace_level_and_what_was_not_understood():
+    parsed = read_direction("whispering, slowly and angrily")
+    assert parsed.whisper and parsed.tempo == pytest.approx(0.8)
+    assert parsed.unknown == ["angrily"]
+    assert read_direction("(quickly)").tempo == pytest.approx(1.25)
+    assert read_direction("shouting").volume == "loud"
+
+
+@pytest.mark.parametrize("backend", [PiperVoice, EspeakVoice], ids=["piper", "espeak"])
+def test_offline_voices_act_on_pace_and_level_and_warn_about_the_rest(backend, tmp_path):
+    def say(direction: str) -> tuple[Path, dict]:
+        out = tmp_path / f"{len(direction)}.wav"
+        outputs = {"audio": out, "timings": out.with_suffix(".json")}
+        request = Request(
+            params=backend.Params(), seed=3, outputs=outputs, text=LONG, direction=direction
+        )
+        return out, backend().generate(request)
+
+    plain, plain_meta = say("")
+    quiet, quiet_meta = say("quietly, slowly, angrily")
+    assert "warnings" not in plain_meta
+    assert quiet_meta["warnings"] == [
+        f"direction 'angrily' means nothing to {backend.name}; ignored"
+    ]
+    assert wav_duration(quiet) > 1.1 * wav_duration(plain)
+    assert np.max(np.abs(read_wav(quiet)[0])) == pytest.approx(10 ** (-9 / 20), abs=2e-3)

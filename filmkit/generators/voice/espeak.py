@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import shape_speech
+from filmkit.generators.voice.shaping import offline_delivery, shape_speech
 from filmkit.lazy import numpy as np
 
 # Runs under ``python -I -S``: standard library only, so it starts in ~20 ms.
@@ -127,7 +127,8 @@ class EspeakVoice(Generator):
 
     kind = "voice"
     name = "espeak"
-    version = "3"
+    version = "4"
+    directions = True
     Params = EspeakParams
     outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     licence = "eSpeak NG (espeakng-loader): GPL-3.0-or-later"
@@ -138,6 +139,14 @@ class EspeakVoice(Generator):
         assert isinstance(params, EspeakParams)
         if not request.text.strip():
             raise GeneratorError("espeak: the line to speak is empty")
+        tempo, level, warnings = offline_delivery(request.direction, "espeak")
+        if tempo != 1.0:
+            params = params.model_copy(
+                update={"rate": min(450, max(80, round(params.rate * tempo)))}
+            )
         audio, rate = synthesize(request.text, params, request.seed)
-        duration = shape_speech(audio, rate, request.outputs, semitones=params.semitones)
-        return {"duration": round(duration, 6), "sample_rate": rate}
+        duration = shape_speech(
+            audio, rate, request.outputs, semitones=params.semitones, level_db=level
+        )
+        meta = {"duration": round(duration, 6), "sample_rate": rate}
+        return meta | ({"warnings": warnings} if warnings else {})

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import Formant, Word, shape_speech
+from filmkit.generators.voice.shaping import Formant, Word, offline_delivery, shape_speech
 from filmkit.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -240,7 +240,8 @@ class PiperVoice(Generator):
 
     kind = "voice"
     name = "piper"
-    version = "3"
+    version = "4"
+    directions = True
     Params = PiperParams
     outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     licence = (
@@ -254,6 +255,9 @@ class PiperVoice(Generator):
         assert isinstance(params, PiperParams)
         if not request.text.strip():
             raise GeneratorError("piper: the line to speak is empty")
+        tempo, level, warnings = offline_delivery(request.direction, "piper")
+        if tempo != 1.0:
+            params = params.model_copy(update={"speed": params.speed * tempo})
         audio, rate, phonemes = synthesize(request.text, params, request.seed)
         duration = shape_speech(
             audio,
@@ -263,5 +267,7 @@ class PiperVoice(Generator):
             formant=params.formant,
             phonemes=phonemes,
             source="piper-alignments",
+            level_db=level,
         )
-        return {"duration": round(duration, 6), "sample_rate": rate}
+        meta = {"duration": round(duration, 6), "sample_rate": rate}
+        return meta | ({"warnings": warnings} if warnings else {})

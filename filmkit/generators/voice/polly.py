@@ -40,7 +40,6 @@ deterministic: a line is synthesised once and pinned by ``film.lock``.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 from xml.sax.saxutils import escape, unescape
@@ -49,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import Word, decode_pcm16, shape_speech
+from filmkit.generators.voice.shaping import Word, decode_pcm16, read_direction, shape_speech
 
 Engine = Literal["standard", "neural", "long-form", "generative"]
 LexiconName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
@@ -57,8 +56,6 @@ LexiconName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
 SAMPLE_RATE = 16_000
 # Polly's prosody rate accepts 20% to 200% of the voice's normal pace.
 MIN_RATE, MAX_RATE = 20, 200
-# How much "slowly" and "quickly" change the rate.
-SLOWER, FASTER = 0.8, 1.25
 RETRIES = {"mode": "standard", "max_attempts": 5}
 
 # USD per character billed, per engine, from AWS's public price list (2026); both
@@ -69,12 +66,6 @@ ENGINE_PRICES = {
     "long-form": 100.0e-6,
     "generative": 30.0e-6,
 }
-
-WHISPER = {"whisper", "whispers", "whispered", "whispering"}
-SOFT = {"soft", "softly", "quiet", "quietly", "hushed", "gently", "murmuring", "murmurs"}
-LOUD = {"loud", "loudly", "shout", "shouts", "shouted", "shouting", "yelling", "yells"}
-SLOW = {"slow", "slowly", "haltingly"}
-FAST = {"quick", "quickly", "fast", "rapidly", "hurriedly", "hurried"}
 
 
 class PollyParams(BaseModel):
@@ -138,34 +129,20 @@ class Delivery:
 
 def plan_delivery(direction: str, rate: int, engine: str) -> Delivery:
     """Map a screenplay direction ("whispering, slowly") onto Polly SSML settings."""
-    delivery = Delivery(rate=rate)
-    for phrase in re.split(r"[,;/]|\band\b|\bthen\b", direction.lower()):
-        words = set(re.findall(r"[a-z]+", phrase))
-        if not words:
-            continue
-        understood = False
-        if words & WHISPER:
-            understood = True
-            if engine == "standard":
-                delivery.whisper = True
-            else:
-                delivery.volume = "x-soft"
-                delivery.warnings.append(
-                    f"whispering needs engine 'standard' (Polly's {engine} engine has no "
-                    "whispered effect); spoke the line at volume x-soft instead"
-                )
-        if words & SOFT:
-            understood, delivery.volume = True, "soft"
-        if words & LOUD:
-            understood, delivery.volume = True, "loud"
-        if words & SLOW:
-            understood, delivery.rate = True, round(delivery.rate * SLOWER)
-        if words & FAST:
-            understood, delivery.rate = True, round(delivery.rate * FASTER)
-        if not understood:
+    parsed = read_direction(direction)
+    delivery = Delivery(rate=round(rate * parsed.tempo), volume=parsed.volume)
+    if parsed.whisper:
+        if engine == "standard":
+            delivery.whisper = True
+        else:
+            delivery.volume = "x-soft"
             delivery.warnings.append(
-                f"direction {phrase.strip()!r} has no Polly SSML equivalent; ignored"
+                f"whispering needs engine 'standard' (Polly's {engine} engine has no "
+                "whispered effect); spoke the line at volume x-soft instead"
             )
+    delivery.warnings += [
+        f"direction {phrase!r} has no Polly SSML equivalent; ignored" for phrase in parsed.unknown
+    ]
     delivery.rate = min(max(delivery.rate, MIN_RATE), MAX_RATE)
     return delivery
 

@@ -24,9 +24,10 @@ their start from ``onset``; the mix ducks under the segments.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,68 @@ SILENT_PEAK = 1e-3
 # Envelope segmentation: 10 ms frames; a pause is at least this long.
 FRAME_SECONDS = 0.01
 PAUSE_SECONDS = 0.18
+
+
+# The vocabulary of directions voices understand ("(whispering, slowly)").
+WHISPER = {"whisper", "whispers", "whispered", "whispering"}
+SOFT = {"soft", "softly", "quiet", "quietly", "hushed", "gently", "murmuring", "murmurs"}
+LOUD = {"loud", "loudly", "shout", "shouts", "shouted", "shouting", "yelling", "yells"}
+SLOW = {"slow", "slowly", "haltingly"}
+FAST = {"quick", "quickly", "fast", "rapidly", "hurriedly", "hurried"}
+SLOWER, FASTER = 0.8, 1.25
+# Levels of quiet deliveries, in dB under a plain line's.
+SOFT_DB, WHISPER_DB = -6.0, -10.0
+
+
+@dataclass
+class Direction:
+    """What a direction asks of a voice: a whisper, a volume, a pace; and what it could not read."""
+
+    whisper: bool = False
+    volume: str | None = None  # "soft" or "loud"
+    tempo: float = 1.0
+    unknown: list[str] = field(default_factory=list)
+
+
+def read_direction(direction: str) -> Direction:
+    """Parse a screenplay direction ("whispering, slowly") into what voices can act on."""
+    found = Direction()
+    for phrase in re.split(r"[,;/]|\band\b|\bthen\b", direction.lower()):
+        words = set(re.findall(r"[a-z]+", phrase))
+        if not words:
+            continue
+        understood = bool(words & (WHISPER | SOFT | LOUD | SLOW | FAST))
+        found.whisper |= bool(words & WHISPER)
+        if words & SOFT:
+            found.volume = "soft"
+        if words & LOUD:
+            found.volume = "loud"
+        if words & SLOW:
+            found.tempo *= SLOWER
+        if words & FAST:
+            found.tempo *= FASTER
+        if not understood:
+            found.unknown.append(phrase.strip())
+    return found
+
+
+def offline_delivery(direction: str, engine: str) -> tuple[float, float, list[str]]:
+    """How an offline voice acts on a direction: (tempo factor, level in dB, warnings).
+
+    It changes pace and level; it cannot whisper or shout, so a whisper is
+    spoken quietly and a shout at full level, and the warnings say so.
+    """
+    parsed = read_direction(direction)
+    level, warnings = 0.0, []
+    if parsed.whisper:
+        level = WHISPER_DB
+        warnings.append(f"{engine} cannot whisper; the line is spoken quietly instead")
+    elif parsed.volume == "soft":
+        level = SOFT_DB
+    elif parsed.volume == "loud":
+        warnings.append(f"{engine} cannot raise its voice; the line is spoken at full level")
+    warnings += [f"direction {p!r} means nothing to {engine}; ignored" for p in parsed.unknown]
+    return parsed.tempo, level, warnings
 
 
 @dataclass(frozen=True)
@@ -212,10 +275,12 @@ def shape_speech(
     words: Sequence[Word] = (),
     source: str = "envelope",
     phonemes: Sequence[Word] = (),
+    level_db: float = 0.0,
 ) -> float:
     """Shift, trim and level raw speech; write ``outputs["audio"]`` and ``outputs["timings"]``.
 
-    The audio is mono 16-bit WAV. ``words`` and ``phonemes`` are timed on the
+    The audio is mono 16-bit WAV, its peak ``level_db`` from the common level
+    (a quiet delivery sits lower). ``words`` and ``phonemes`` are timed on the
     raw audio; they are moved with the tempo change and the trim. Returns the
     duration written, in seconds.
     """
@@ -226,7 +291,7 @@ def shape_speech(
         )
     audio = shift_pitch(audio, rate, semitones=semitones, formant=formant, tempo=tempo)
     trimmed, shift = trim_silence_shift(audio, rate)
-    audio = normalise_peak(trimmed)
+    audio = normalise_peak(trimmed, PEAK_DBFS + level_db)
     write_wav(outputs["audio"], audio, rate)
     duration = audio.size / rate
 
