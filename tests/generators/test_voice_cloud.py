@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -106,6 +107,8 @@ def test_openai_sends_the_line_and_direction_and_retries_a_429(openai_server, tm
         }
     audio, rate = read_wav(request.outputs["audio"])
     assert (rate, audio.shape[1]) == (24_000, 1)
+    # A whispered line stays quiet: 10 dB under the -3 dBFS every plain line gets.
+    assert np.max(np.abs(audio)) == pytest.approx(10 ** (-13 / 20), abs=2e-3)
     assert meta["sample_rate"] == 24_000
     assert meta["duration"] == pytest.approx(wav_duration(request.outputs["audio"]), abs=1e-3)
     assert (meta["model"], meta["voice"], meta["characters"]) == ("gpt-4o-mini-tts", "coral", 20)

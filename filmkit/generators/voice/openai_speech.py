@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import decode_pcm16, shape_speech
+from filmkit.generators.voice.shaping import decode_pcm16, direction_level, shape_speech
 
 SAMPLE_RATE = 24_000
 # USD per input character. tts-1 and tts-1-hd are priced per character; the
@@ -179,7 +179,7 @@ class OpenAISpeech(Generator):
 
     kind = "voice"
     name = "openai"
-    version = "1"
+    version = "2"
     Params = OpenAISpeechParams
     outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     deterministic = False
@@ -220,7 +220,8 @@ class OpenAISpeech(Generator):
             with open_client(params) as client:
                 pcm = speak(client, text, instructions, params)
         audio = decode_pcm16(pcm, SAMPLE_RATE, f"openai: {params.model} with voice {params.voice}")
-        duration = shape_speech(audio, SAMPLE_RATE, request.outputs)
+        level = direction_level(request.direction)
+        duration = shape_speech(audio, SAMPLE_RATE, request.outputs, level_db=level)
         return {
             "duration": round(duration, 6),
             "sample_rate": SAMPLE_RATE,

@@ -20,9 +20,8 @@ is mapped to what Polly's SSML can do:
 * Anything else ("angrily", "to herself") has no SSML equivalent: it is
   ignored and named in the metadata's ``warnings``.
 
-shape_speech levels every line to the same peak, so a volume change keeps
-whatever it does to the delivery but not the level; loudness is the mix's
-business.
+shape_speech levels every line to the same peak, minus a few dB for a
+whispered or soft direction, so a quiet line stays quieter than the others.
 
 Pitch is shifted by filmkit after synthesis (``pitch`` in semitones, as for
 the other voices), not by Polly: ``<prosody pitch>`` works only on the
@@ -48,7 +47,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
-from filmkit.generators.voice.shaping import Word, decode_pcm16, read_direction, shape_speech
+from filmkit.generators.voice.shaping import (
+    Word,
+    decode_pcm16,
+    direction_level,
+    read_direction,
+    shape_speech,
+)
 
 Engine = Literal["standard", "neural", "long-form", "generative"]
 LexiconName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
@@ -267,7 +272,7 @@ class PollyVoice(Generator):
 
     kind = "voice"
     name = "polly"
-    version = "1"
+    version = "2"
     Params = PollyParams
     outputs: ClassVar[dict[str, str]] = {"audio": ".wav", "timings": ".json"}
     deterministic = False
@@ -321,6 +326,7 @@ class PollyVoice(Generator):
             semitones=params.pitch,
             words=words,
             source="speech-marks",
+            level_db=direction_level(request.direction),
         )
         # Polly reports what it bills (SSML tags are free); else count the line itself.
         spoken = len(request.text.strip())

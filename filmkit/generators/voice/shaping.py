@@ -95,6 +95,17 @@ def read_direction(direction: str) -> Direction:
     return found
 
 
+def direction_level(direction: str) -> float:
+    """The level a direction asks for, in dB under a plain line (whispers and soft lines).
+
+    Every voice is levelled to the same peak; this keeps a quiet delivery quiet.
+    """
+    parsed = read_direction(direction)
+    if parsed.whisper:
+        return WHISPER_DB
+    return SOFT_DB if parsed.volume == "soft" else 0.0
+
+
 def offline_delivery(direction: str, engine: str) -> tuple[float, float, list[str]]:
     """How an offline voice acts on a direction: (tempo factor, level in dB, warnings).
 
@@ -102,12 +113,9 @@ def offline_delivery(direction: str, engine: str) -> tuple[float, float, list[st
     spoken quietly and a shout at full level, and the warnings say so.
     """
     parsed = read_direction(direction)
-    level, warnings = 0.0, []
+    level, warnings = direction_level(direction), []
     if parsed.whisper:
-        level = WHISPER_DB
         warnings.append(f"{engine} cannot whisper; the line is spoken quietly instead")
-    elif parsed.volume == "soft":
-        level = SOFT_DB
     elif parsed.volume == "loud":
         warnings.append(f"{engine} cannot raise its voice; the line is spoken at full level")
     warnings += [f"direction {p!r} means nothing to {engine}; ignored" for p in parsed.unknown]
