@@ -11,10 +11,12 @@ The DAG, for every film::
 Voices, faces, sets, music and sounds are generator steps; the rest are
 render steps. A shot renders the frames it has alone; the frames it shares
 with a neighbour in a crossfade go to that crossfade's ``transition`` step,
-and the cut joins them all by stream copy. ``timeline`` turns the voices'
-timings into the film's clock (shot starts, line onsets, subtitles). Shot times and speech times are
-separate outputs, so a changed line that moves no shot leaves the music and
-effects stems cached (early cutoff): only the dialogue stem and the mix run.
+and the cut joins them all by stream copy.
+
+``timeline`` turns the voices' timings into the film's clock (shot starts,
+line onsets, subtitles). Shot times and speech times are separate outputs,
+so a changed line that moves no shot leaves the music and effects stems
+cached (early cutoff): only the dialogue stem and the mix run.
 
 Each generator step's params are validated against its backend's ``Params``
 here, so a bad param is reported with its spec location before anything
