@@ -5,7 +5,7 @@ Measures the example film of this repository and a generated film of N shots
 command and the real offline backends, and prints a table.
 
     python benchmarks/build_times.py                 # example film + 60-shot film
-    python benchmarks/build_times.py --shots 6 --skip-example
+    python benchmarks/build_times.py --shots 6 60 600 --skip-example
 """
 
 from __future__ import annotations
@@ -91,18 +91,26 @@ def make_example(root: Path) -> Path:
     return root / "scenes" / "02-numbers.yaml"
 
 
-def timed_build(root: Path, jobs: int) -> tuple[float, dict[str, int]]:
-    """Wall time of one `filmkit build` and its step counts."""
+# Runs a command and prints the peak RSS (KiB) of the largest process it started:
+# RUSAGE_CHILDREN of a fresh interpreter covers exactly that build's processes.
+_PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+    "stderr=subprocess.DEVNULL)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def timed_build(root: Path, jobs: int) -> tuple[float, dict[str, int], float]:
+    """Wall time of one `filmkit build`, its step counts and its peak RSS in MiB."""
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "filmkit.cli", "-C", str(root), "build", "-j", str(jobs)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    build = [sys.executable, "-m", "filmkit.cli", "-C", str(root), "build", "-j", str(jobs)]
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, *build], check=True, capture_output=True, text=True
     )
     seconds = time.perf_counter() - started
     counts = json.loads((root / "build" / "report.json").read_text())["counts"]
-    return seconds, counts
+    return seconds, counts, int(done.stdout.split()[-1]) / 1024
 
 
 def edit_one_line(path: Path) -> None:
@@ -115,10 +123,10 @@ def edit_one_line(path: Path) -> None:
 
 def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
     """Full, no-op and one-line-edit build times of one film."""
-    full, counts = timed_build(root, jobs)
-    noop, noop_counts = timed_build(root, jobs)
+    full, counts, full_rss = timed_build(root, jobs)
+    noop, noop_counts, _ = timed_build(root, jobs)
     edit_one_line(edit)
-    edited, edit_counts = timed_build(root, jobs)
+    edited, edit_counts, _ = timed_build(root, jobs)
     steps = json.loads((root / "build" / "report.json").read_text())["steps"]
     ran = sorted((s for s in steps if s["status"] == "ran"), key=lambda s: -s["seconds"])
     return {
@@ -130,6 +138,7 @@ def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
         "noop_ran": noop_counts["ran"],
         "edit_s": edited,
         "edit_ran": edit_counts["ran"],
+        "peak_rss_mib": full_rss,
     }
 
 
@@ -137,14 +146,14 @@ def print_table(rows: list[dict[str, object]]) -> None:
     """The results as a plain-text table."""
     header = (
         f"{'film':<22}{'steps':>6}{'full build':>12}{'no-op':>9}"
-        f"{'one-line edit':>15}{'steps re-run':>14}"
+        f"{'one-line edit':>15}{'steps re-run':>14}{'peak RSS':>10}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
             f"{row['film']:<22}{row['steps']:>6}{row['full_s']:>11.1f}s{row['noop_s']:>8.2f}s"
-            f"{row['edit_s']:>14.1f}s{row['edit_ran']:>14}"
+            f"{row['edit_s']:>14.1f}s{row['edit_ran']:>14}{row['peak_rss_mib']:>6.0f} MiB"
         )
     print()
     for row in rows:
@@ -155,7 +164,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--shots", type=int, default=60, help="shots in the generated film")
+    parser.add_argument(
+        "--shots",
+        type=int,
+        nargs="+",
+        default=[60],
+        help="shots of each generated film (e.g. --shots 6 60 600)",
+    )
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel steps per build")
     parser.add_argument("--skip-example", action="store_true", help="only the generated film")
     args = parser.parse_args()
@@ -168,12 +183,10 @@ def main() -> None:
         if not args.skip_example:
             root = Path(tmp) / "example"
             rows.append(measure("example (Now Serving)", root, make_example(root), args.jobs))
-        root = Path(tmp) / "generated"
-        rows.append(
-            measure(
-                f"generated {args.shots} shots", root, make_generated(root, args.shots), args.jobs
-            )
-        )
+        for shots in args.shots:
+            root = Path(tmp) / f"generated-{shots}"
+            edit = make_generated(root, shots)
+            rows.append(measure(f"generated {shots} shots", root, edit, args.jobs))
     print_table(rows)
 
 
