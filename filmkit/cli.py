@@ -300,9 +300,21 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transfer(run: Any, what: str) -> dict[str, Any]:
+    """Run a push or pull under a progress bar of the steps it has been through."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(what, total=None)
+        return run(
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+
+
 def _push(args: argparse.Namespace) -> int:
     project = _project(args)
-    counts = project.push()
+    counts = _transfer(project.push, "pushing")
     print(
         f"pushed {counts['steps']} step results: {counts['uploaded']} objects uploaded, "
         f"{counts['present']} already there"
@@ -312,7 +324,7 @@ def _push(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     project = _project(args)
-    counts = project.pull()
+    counts = _transfer(project.pull, "pulling")
     print(f"pulled {counts['downloaded']} step results; {counts['present']} were already here")
     return _report_missing(counts, "not on the remote; build and push them where allowed")
 

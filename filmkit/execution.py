@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,6 +285,15 @@ def remote_cache(config: RemoteConfig) -> RemoteCache:
     if config not in _REMOTES:
         _REMOTES[config] = RemoteCache(config)
     return _REMOTES[config]
+
+
+@contextmanager
+def closing_remotes() -> Iterator[None]:
+    """Close this process's remote clients when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        close_remotes()
 
 
 def close_remotes() -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from filmkit.errors import BuildError, ProjectLockedError, SpecError, SpecErrors, UsageError
 from filmkit.execution import (
     BuildContext,
-    close_remotes,
+    closing_remotes,
     fetch_remote,
     is_generator,
     read_record,
@@ -211,40 +211,8 @@ class Project:
         full = self.plan(spec)
         plan = full.select(patterns) if patterns else full
         remote_config = self.remote_config(spec) if remote else None
-        try:
-            return self._build(
-                spec,
-                full,
-                plan,
-                jobs,
-                events,
-                wait,
-                on_wait,
-                keep_going,
-                remote_config,
-                frozen,
-                budget,
-                started,
-            )
-        finally:
-            close_remotes()
-
-    def _build(
-        self,
-        spec: LoadedSpec,
-        full: Plan,
-        plan: Plan,
-        jobs: int,
-        events: StepEvents | None,
-        wait: bool,
-        on_wait: Callable[[str], None],
-        keep_going: bool,
-        remote_config: RemoteConfig | None,
-        frozen: bool,
-        budget: float | None,
-        started: float,
-    ) -> BuildReport:
-        with self.locked(wait=wait, on_wait=on_wait):
+        # Remote clients opened by this build (in this process) are closed with it.
+        with self.locked(wait=wait, on_wait=on_wait), closing_remotes():
             self.store.ensure()
             self.store.clear_tmp()
             run_dir = self.store.root / "run"
@@ -378,7 +346,7 @@ class Project:
         config = self.remote_config()
         lock = read_lock(self.lock_path)
         counts: dict[str, Any] = {"uploaded": 0, "present": 0, "steps": 0, "missing_steps": []}
-        try:
+        with closing_remotes():
             cache = remote_cache(config)
             for done, (step_id, entry) in enumerate(sorted(lock.items()), start=1):
                 action = reusable(self.store, entry.key)
@@ -392,8 +360,6 @@ class Project:
                     cache.push_action(entry.key, action)
                     counts["steps"] += 1
                 on_progress(done, len(lock))
-        finally:
-            close_remotes()
         return counts | {"missing": len(counts["missing_steps"])}
 
     def pull(self, on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
@@ -401,19 +367,16 @@ class Project:
         config = self.remote_config()
         lock = read_lock(self.lock_path)
         counts: dict[str, Any] = {"downloaded": 0, "present": 0, "missing_steps": []}
-        with self.locked(wait=True, on_wait=lambda message: None):
+        with self.locked(wait=True, on_wait=lambda message: None), closing_remotes():
             self.store.ensure()
-            try:
-                for done, (step_id, entry) in enumerate(sorted(lock.items()), start=1):
-                    if reusable(self.store, entry.key) is not None:
-                        counts["present"] += 1
-                    elif fetch_remote(config, entry.key, self.store) is not None:
-                        counts["downloaded"] += 1
-                    else:
-                        counts["missing_steps"].append(step_id)
-                    on_progress(done, len(lock))
-            finally:
-                close_remotes()
+            for done, (step_id, entry) in enumerate(sorted(lock.items()), start=1):
+                if reusable(self.store, entry.key) is not None:
+                    counts["present"] += 1
+                elif fetch_remote(config, entry.key, self.store) is not None:
+                    counts["downloaded"] += 1
+                else:
+                    counts["missing_steps"].append(step_id)
+                on_progress(done, len(lock))
         return counts | {"missing": len(counts["missing_steps"])}
 
     @contextmanager

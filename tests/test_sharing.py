@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from filmkit.errors import BuildError, StoreError
+from filmkit.errors import BuildError, StoreError, UsageError
 from filmkit.media import ffmpeg_exe
 from filmkit.project import Project
 from filmkit.store.ledger import LEDGER_FILE, Ledger
@@ -199,7 +199,7 @@ def test_two_machines_pushing_the_same_results_at_once_both_succeed(tmp_path, mo
 
 def test_push_without_a_remote_says_how_to_add_one(tmp_path):
     root = write_project(tmp_path / "film")
-    with pytest.raises(Exception, match="add one to film.yaml"):
+    with pytest.raises(UsageError, match="add one to film.yaml"):
         project(root).push()
 
 
@@ -283,3 +283,22 @@ def test_an_unreadable_remote_is_a_cache_miss_with_a_warning_not_a_failure(tmp_p
         film.write_text(text[: text.index("endpoint_url")] + f"endpoint_url: '{broken.url}'}}\n")
         project(root).build(remote=True, frozen=True)
     assert CALLS.count("voice:Hello again.") == 0
+
+
+def test_push_and_pull_from_the_command_line(shared):
+    import sys
+
+    origin, fresh = shared
+
+    def filmkit(root: Path, *args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "filmkit.cli", "-C", str(root), *args]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    pushed = filmkit(origin, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "0 objects uploaded" in pushed.stdout  # the fixture pushed everything already
+    pulled = filmkit(fresh, "pull")
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"pulled {len(report(origin))} step results" in pulled.stdout
+    ledger = filmkit(fresh, "ledger")
+    assert "nothing generated in this checkout yet" in ledger.stdout
