@@ -27,6 +27,17 @@ Contract
 * ``deterministic = False`` marks backends whose output differs from run to run
   (paid APIs, sampling on GPU): their results are generated once and pinned by
   ``film.lock``.
+* A script backend (kind ``script``) gets a :class:`ScriptBrief` in
+  ``request.script`` and writes one output, ``takes`` (JSON, written by
+  :func:`filmkit.generators.script.write_takes`): every take the model wrote,
+  as screenplay text in Fountain form (``CUE`` line, optional
+  ``(parenthetical)``, the speech, a blank line).
+* A backend that needs a model trained first names the trainer's registry id
+  in ``trainer`` (a kind ``model`` backend). The planner makes a ``model:``
+  step from the params the trainer's ``Params`` declares (so changing a
+  sampling param never retrains) and hands its ``weights`` output to the
+  backend as ``request.inputs["model"]``. Params named in ``file_params`` are
+  project files (a corpus): they enter the action key by content digest.
 """
 
 from __future__ import annotations
@@ -51,6 +62,37 @@ def _ignore_progress(fraction: float) -> None:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One speech of a screenplay: who speaks (their cue, upper case), how, and what."""
+
+    cue: str
+    text: str
+    direction: str = ""
+
+
+@dataclass(frozen=True)
+class ScriptBrief:
+    """What a script backend is asked to write: continuations of an opening.
+
+    ``prompt`` is the opening as the artist wrote it (Fountain text);
+    ``opening`` is its dialogue, parsed. ``characters`` are the cues of the
+    characters who may speak, in turn order. Each of the ``takes`` takes is
+    at most ``lines`` speeches and ``length`` characters long, and ends early
+    at any of the ``stop`` strings.
+    """
+
+    prompt: str
+    opening: tuple[Turn, ...] = ()
+    characters: tuple[str, ...] = ()
+    takes: int = 3
+    lines: int = 6
+    length: int = 600
+    stop: tuple[str, ...] = ()
+    instructions: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Request:
     """Everything a generator may use to make its outputs.
 
@@ -69,6 +111,7 @@ class Request:
     size: tuple[int, int] | None = None
     duration: float | None = None
     direction: str = ""
+    script: ScriptBrief | None = None
     inputs: Mapping[str, Path] = field(default_factory=dict)
     device: str = "cpu"
     progress: Callable[[float], None] = _ignore_progress
@@ -88,6 +131,10 @@ class Generator(ABC):
     licence: ClassVar[str] = ""
     # USD per unit of usage (see ``usage``); empty for backends that cost nothing.
     prices: ClassVar[Mapping[str, float]] = {}
+    # Registry id of the ``model/...`` backend that trains what this one samples from.
+    trainer: ClassVar[str | None] = None
+    # Params that name project files (read by content, so editing one reruns the step).
+    file_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def id(cls) -> str:
@@ -99,10 +146,14 @@ class Generator(ABC):
         """What one run will use, estimated before it runs, for cost plans and budgets.
 
         Units: ``calls``, and by kind ``characters`` (voice: the line),
-        ``images`` (image) or ``seconds`` (music, sound: audio to make).
+        ``images`` (image), ``characters`` (script: the takes to write) or
+        ``seconds`` (music, sound: audio to make).
         """
         usage = {"calls": 1.0}
-        if cls.kind == "voice":
+        if cls.kind == "script":
+            brief = request.get("script") or {}
+            usage["characters"] = float(brief.get("takes", 1) * brief.get("length", 0))
+        elif cls.kind == "voice":
             usage["characters"] = float(len(request.get("text", "")))
         elif cls.kind == "image":
             usage["images"] = 1.0
