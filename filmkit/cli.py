@@ -28,6 +28,12 @@ examples:
   filmkit push                      share generated assets through the remote cache
   filmkit pull && filmkit build --frozen
                                     CI: restore, render, and never call a generator
+  filmkit takes tuesday             the takes a model wrote for script `tuesday`
+  filmkit pick tuesday 2            speak take 2 (writes scripts/tuesday.fountain: commit it)
+  filmkit build --regenerate tuesday
+                                    write a new round of takes; the pick stays
+  filmkit import play.fountain -o my-film
+                                    a Fountain screenplay -> film.yaml + scenes/
 
 what is rebuilt: every step has an action key (backend, version, params, seed and the
 content digests of its inputs). A step runs only when its key is new; everything else is
@@ -145,6 +151,58 @@ def _parser() -> argparse.ArgumentParser:
         metavar="USD",
         help="stop before running if the estimated cost of what would be generated exceeds this",
     )
+    build.add_argument(
+        "--regenerate",
+        action="append",
+        default=[],
+        metavar="SCRIPT",
+        help="write a new round of takes for this script (repeatable); what the film speaks "
+        "changes only when you `filmkit pick` one",
+    )
+
+    takes = command(
+        "takes",
+        _takes,
+        "list the takes a script step wrote (writing them first if needed), the pick marked",
+        "examples:\n  filmkit takes tuesday\n  filmkit takes tuesday --full   every line of "
+        "every take\n  filmkit takes tuesday --json",
+    )
+    takes.add_argument("script", help="a key of `scripts:` in film.yaml")
+    takes.add_argument("--full", action="store_true", help="show whole takes, not previews")
+    takes.add_argument("--json", action="store_true", help="machine-readable output")
+
+    pick = command(
+        "pick",
+        _pick,
+        "make a take what the film speaks: writes the script's Fountain file (commit it)",
+        "example:\n  filmkit pick tuesday 2 && filmkit build && git add scripts film.lock\n"
+        "the next build re-voices only the lines that differ from the previous pick",
+    )
+    pick.add_argument("script", help="a key of `scripts:` in film.yaml")
+    pick.add_argument("take", type=int, help="the take's number, as `filmkit takes` lists it")
+
+    importer = command(
+        "import",
+        _import,
+        "turn a Fountain screenplay into a film project (film.yaml + scenes/)",
+        "example:\n  filmkit import screenplay.fountain -o my-film && filmkit -C my-film build\n"
+        "every character gets an offline voice and a generated face; every scene a set",
+    )
+    importer.add_argument("screenplay", help="a .fountain file")
+    importer.add_argument("-o", "--output", default=".", help="the project folder (default: .)")
+    importer.add_argument("--force", action="store_true", help="overwrite an existing film.yaml")
+
+    export = command(
+        "export",
+        _export,
+        "write the film's screenplay (script takes included) as Fountain",
+        "examples:\n  filmkit export --fountain > film.fountain\n"
+        "  filmkit export --fountain -o build/film.fountain",
+    )
+    export.add_argument(
+        "--fountain", action="store_true", required=True, help="Fountain screenplay format"
+    )
+    export.add_argument("-o", "--output", help="write to this file (default: print)")
 
     command(
         "push",
@@ -206,7 +264,7 @@ def _validate(args: argparse.Namespace) -> int:
     spec = project.load()
     plan = project.plan(spec)
     film = spec.film
-    lines = sum(len(shot.lines) for _, shot in film.shots())
+    lines = sum(len(shot.spoken()) for _, shot in film.shots())
     for note in plan.notes:
         print(note.render("warning"), file=sys.stderr)
     print(
@@ -295,8 +353,96 @@ def _build(args: argparse.Namespace) -> int:
             remote=args.remote,
             frozen=args.frozen,
             budget=args.budget,
+            regenerate=args.regenerate,
         )
     progress.summary(report, project.root)
+    for name in args.regenerate:
+        print(f"new takes for {name}: `filmkit takes {name}` lists them", file=sys.stderr)
+    return 0
+
+
+def _takes(args: argparse.Namespace) -> int:
+    from filmkit.progress import BuildProgress
+
+    project = _project(args)
+    with BuildProgress() as progress:
+        takes = project.takes(args.script, events=progress)
+    if args.json:
+        rows = [
+            {
+                "take": t.number,
+                "round": t.round,
+                "picked": t.picked,
+                "edited": t.edited,
+                "finish": t.finish,
+                "text": t.text,
+            }
+            for t in takes
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    for take in takes:
+        mark = " [green]picked[/]" if take.picked else ""
+        mark += " [yellow](edited since)[/]" if take.edited else ""
+        console.print(
+            f"[bold]take {take.number}[/]{mark}  [dim]round {take.round}, ended: {take.finish}[/]"
+        )
+        body = take.text.strip().splitlines()
+        shown = body if args.full else body[:8]
+        for line in shown:
+            console.print("    " + escape(line))
+        if len(body) > len(shown):
+            console.print(f"    [dim]… {len(body) - len(shown)} more lines (--full)[/]")
+        console.print()
+    if not any(t.picked for t in takes):
+        console.print(f"none picked yet: `filmkit pick {args.script} N` pins one")
+    return 0
+
+
+def _pick(args: argparse.Namespace) -> int:
+    project = _project(args)
+    picked = project.pick(args.script, args.take)
+    changed = sum(1 for a, b in zip(picked.before, picked.after, strict=False) if a != b)
+    changed += abs(len(picked.before) - len(picked.after))
+    print(f"take {picked.take} of {args.script} written to {picked.path}")
+    if picked.before:
+        print(
+            f"{changed} of {len(picked.after)} lines differ from the previous pick; "
+            "`filmkit build` re-voices only those"
+        )
+    print(f"commit it: git add {picked.path} film.lock")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from filmkit.screenplay import import_screenplay
+
+    source = Path(args.screenplay)
+    if not source.is_file():
+        raise UsageError(f"no such file: {source}")
+    target = Path(args.root) / args.output
+    for path in import_screenplay(source, target, force=args.force):
+        print(f"wrote {path}")
+    print(f"next: filmkit -C {target} build")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from filmkit.screenplay import export_screenplay
+
+    project = _project(args)
+    text = export_screenplay(project.resolved()[0].film)
+    if args.output:
+        target = Path(args.output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import BuildError, GeneratorError
-from filmkit.generators.base import Request
+from filmkit.generators.base import Request, ScriptBrief, Turn
 from filmkit.generators.registry import Registry
 from filmkit.plan.steps import Step
 from filmkit.store.artifacts import ArtifactStore, StoredObject
@@ -352,10 +352,21 @@ def _generate(
         size=tuple(size) if size else None,
         duration=request_fields.get("duration"),
         direction=request_fields.get("direction", ""),
+        script=_brief(request_fields.get("script")),
         inputs=inputs,
         device=context.device,
     )
     return backend().generate(request)
+
+
+def _brief(fields: dict[str, Any] | None) -> ScriptBrief | None:
+    """A script step's brief, from its request's plain data."""
+    if fields is None:
+        return None
+    opening = tuple(Turn(**turn) for turn in fields.get("opening", ()))
+    plain = {k: v for k, v in fields.items() if k != "opening"}
+    plain = {k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()}
+    return ScriptBrief(**plain, opening=opening)
 
 
 def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> Any:

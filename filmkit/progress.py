@@ -59,7 +59,7 @@ class BuildProgress:
         self.progress.console.print(f"[yellow]{message}[/]")
 
     def planned(self, count: int) -> None:
-        self.progress.update(self.task, total=count)
+        self.progress.update(self.task, total=count, completed=0)
 
     def started(self, step: Step) -> None:
         self.running[step.id] = step.label or step.id

@@ -20,6 +20,7 @@ from filmkit.execution import (
     fetch_remote,
     is_generator,
     read_record,
+    record_path,
     remote_cache,
     reusable,
     reuse,
@@ -29,8 +30,11 @@ from filmkit.generators.registry import Registry
 from filmkit.plan.costs import estimate, total, usd
 from filmkit.plan.graph import compile_plan
 from filmkit.plan.steps import Plan, Step
+from filmkit.scripting import Picked, Scripts, Take
 from filmkit.spec.loading import LoadedSpec, load_spec
-from filmkit.spec.models import Film
+from filmkit.spec.models import Film, ScriptLines
+from filmkit.spec.scripts import expand_scripts
+from filmkit.spec.sourcemap import SourceMap
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore
 from filmkit.store.files import atomic_copy, atomic_write_text, hash_file
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
@@ -134,18 +138,40 @@ class Project:
         """The validated spec."""
         return load_spec(self.root)
 
-    def plan(self, spec: LoadedSpec | None = None) -> Plan:
-        """The full build plan; spec errors carry file:line:col."""
+    def plan(self, spec: LoadedSpec | None = None, regenerate: Iterable[str] = ()) -> Plan:
+        """The full build plan; spec errors carry file:line:col.
+
+        Lines taken from scripts are the picked takes (their Fountain files);
+        a script nobody picked yet speaks take 1, and its takes steps are part
+        of the plan.
+        """
         spec = spec or self.load()
-        try:
-            plan = compile_plan(spec.film, self.registry)
-            notes = tuple(spec.source_map.located(note) for note in plan.notes)
-            return replace(plan, notes=notes)
-        except SpecError as exc:
-            errors = getattr(exc, "errors", None)
-            if errors:
-                raise SpecErrors([spec.source_map.located(e) for e in errors]) from None
-            raise spec.source_map.located(exc) from None
+        scripts = self.scripts(spec)
+        with located(spec.source_map):
+            texts, unpicked = scripts.texts()
+            takes = scripts.takes_plan(scripts.rounds(unpicked, regenerate))
+            resolved, expansion = self.resolved(spec, texts)
+        with located(resolved.source_map):
+            plan = compile_plan(resolved.film, self.registry)
+        source_map = resolved.source_map
+        notes = [*scripts.notes(), *expansion, *takes.notes, *plan.notes]
+        merged = Plan(takes.steps + plan.steps, plan.products, ())
+        return replace(merged, notes=tuple(source_map.located(note) for note in notes))
+
+    def resolved(
+        self, spec: LoadedSpec | None = None, texts: dict[str, str] | None = None
+    ) -> tuple[LoadedSpec, list[SpecError]]:
+        """The spec with lines from scripts filled in (picked takes, else take 1), and notes
+        on speeches left out."""
+        spec = spec or self.load()
+        if texts is None:
+            texts = self.scripts(spec).texts()[0]
+        film, source_map, notes = expand_scripts(spec.film, spec.source_map, texts)
+        return replace(spec, film=film, source_map=source_map), notes
+
+    def scripts(self, spec: LoadedSpec | None = None) -> Scripts:
+        """The script steps of this film: their takes, picks and rounds."""
+        return Scripts(self, spec or self.load())
 
     def forecast(
         self,
@@ -198,65 +224,55 @@ class Project:
         remote: bool = False,
         frozen: bool = False,
         budget: float | None = None,
+        regenerate: Iterable[str] = (),
     ) -> BuildReport:
         """Bring the film (or the selected steps) up to date.
 
         ``remote`` reads results from the project's remote cache before
         generating and shares what it generates; ``frozen`` refuses to call any
         generator (only restoring and rendering are allowed); ``budget`` (USD)
-        stops before a build whose estimated generation cost exceeds it.
+        stops before a build whose estimated generation cost exceeds it;
+        ``regenerate`` names scripts to write a new round of takes for (the
+        picked take stays what is spoken).
         """
         started = time.perf_counter()
         spec = self.load()
-        full = self.plan(spec)
-        plan = full.select(patterns) if patterns else full
+        regenerate = tuple(regenerate)
+        scripts = self.scripts(spec)
+        full = self.plan(spec, regenerate)
         remote_config = self.remote_config(spec) if remote else None
-        # Remote clients opened by this build (in this process) are closed with it.
-        with self.locked(wait=wait, on_wait=on_wait), closing_remotes():
-            self.store.ensure()
-            self.store.clear_tmp()
-            run_dir = self.store.root / "run"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            run_dir.mkdir(parents=True)
-            lock = read_lock(self.lock_path)
-            previous = self._previous_keys()
-            context = BuildContext(
-                root=str(self.root),
-                store=str(self.store.root),
-                run_dir=str(run_dir),
-                registry=self.registry.targets(),
-                lock=lock,
-                previous=previous,
-                remote=remote_config,
-                frozen=frozen,
-                prices=spec.film.prices,
+        session = self._session(
+            spec, wait=wait, on_wait=on_wait, remote=remote_config, frozen=frozen, events=events
+        )
+        with session as (context, log):
+            rules: dict[str, Any] = {
+                "spec": spec,
+                "remote": remote_config,
+                "frozen": frozen,
+                "budget": budget,
+                "jobs": jobs,
+                "keep_going": keep_going,
+            }
+            written: dict[str, dict[str, Any]] = {}
+            # Phase 1: the takes the film's lines come from, when no pick pins them yet
+            # (and new rounds asked for with --regenerate). Their text decides the plan.
+            first = scripts.takes_plan(scripts.rounds(scripts.texts()[1], regenerate))
+            if len(first) and (regenerate or self._unresolved(spec)):
+                written = self._execute(first, context, log, **rules)
+                if not log.messages:
+                    scripts.record_rounds(regenerate)
+                    full = self.plan(spec)
+            plan = full.select(patterns) if patterns else full
+            found = {}
+            if not log.messages:
+                found = self._execute(plan, context, log, **rules)
+            found |= written  # what phase 1 did, not phase 2's "found in the cache"
+            everything = Plan(
+                tuple(s for s in first if s.id not in plan) + plan.steps, plan.products
             )
-            log = _FailureLog(events or QuietEvents())
-            forecasts = self.forecast(plan, lock, previous)
-            self._preflight(spec, forecasts, remote_config, frozen=frozen, budget=budget)
-            if all(f.status == "cached" for f in forecasts):
-                # Nothing to generate: the forecast already verified every step, so the
-                # executor is not even started.
-                log.planned(len(plan))
-                found = {f.step.id: f.record for f in forecasts if f.record is not None}
-                for forecast in forecasts:
-                    log.finished(forecast.step, found[forecast.step.id])
-            else:
-                from filmkit.plan.doit_tasks import execute_plan
-
-                execute_plan(
-                    plan,
-                    run_step,
-                    context,
-                    jobs=jobs,
-                    events=log,
-                    state_dir=self.store.root,
-                    keep_going=keep_going,
-                )
-                found = {s.id: r for s in plan if (r := read_record(run_dir, s.id)) is not None}
-            records = self._collect(plan, found, log.messages)
-            self._update_lock(full, lock, records)
-            self._remember_keys(full, previous, records)
+            records = self._collect(everything, found, log.messages)
+            self._update_lock(full, context.lock, records)
+            self._remember_keys(full, context.previous, records)
             products = self._publish(plan, records, spec.film)
         notes = [note.render("warning") for note in plan.notes]
         report = BuildReport(list(records.values()), time.perf_counter() - started, products, notes)
@@ -270,6 +286,112 @@ class Project:
                 "(--debug shows tracebacks, build/report.json has every step)"
             )
         return report
+
+    @contextmanager
+    def _session(
+        self,
+        spec: LoadedSpec,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[str], None] = lambda message: None,
+        remote: RemoteConfig | None = None,
+        frozen: bool = False,
+        events: StepEvents | None = None,
+    ) -> Iterator[tuple[BuildContext, _FailureLog]]:
+        """Hold the project, start a fresh run directory, and give the build's context.
+
+        Remote clients opened in the session (in this process) are closed with it.
+        """
+        with self.locked(wait=wait, on_wait=on_wait), closing_remotes():
+            self.store.ensure()
+            self.store.clear_tmp()
+            run_dir = self.store.root / "run"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
+            context = BuildContext(
+                root=str(self.root),
+                store=str(self.store.root),
+                run_dir=str(run_dir),
+                registry=self.registry.targets(),
+                lock=read_lock(self.lock_path),
+                previous=self._previous_keys(),
+                remote=remote,
+                frozen=frozen,
+                prices=spec.film.prices,
+            )
+            yield context, _FailureLog(events or QuietEvents())
+
+    def takes(self, name: str, events: StepEvents | None = None) -> list[Take]:
+        """Every take of script ``name``, writing any round not written yet."""
+        spec = self.load()
+        scripts = self.scripts(spec)
+        scripts.check_name(name)
+        with located(spec.source_map):
+            plan = scripts.takes_plan({name: scripts.all_rounds(name)})
+        with self._session(spec, events=events) as (context, log):
+            self._execute(plan, context, log, spec=spec, remote=None, frozen=False, budget=None)
+        if log.messages:
+            step, message = next(iter(log.messages.items()))
+            raise BuildError(f"{step}: {_last_line(message)}")
+        return scripts.listing(name)
+
+    def pick(self, name: str, number: int) -> Picked:
+        """Make take ``number`` of script ``name`` what the film speaks (its pick file)."""
+        self.takes(name)
+        return self.scripts().pick(name, number)
+
+    def _execute(
+        self,
+        plan: Plan,
+        context: BuildContext,
+        log: _FailureLog,
+        *,
+        spec: LoadedSpec,
+        remote: RemoteConfig | None,
+        frozen: bool,
+        budget: float | None,
+        jobs: int = 1,
+        keep_going: bool = False,
+    ) -> dict[str, dict[str, Any]]:
+        """Run ``plan`` (after the --frozen and --budget checks); the records of its steps."""
+        forecasts = self.forecast(plan, context.lock, context.previous)
+        self._preflight(spec, forecasts, remote, frozen=frozen, budget=budget)
+        if all(f.status == "cached" for f in forecasts):
+            # Nothing to generate: the forecast already verified every step, so the
+            # executor is not even started.
+            log.planned(len(plan))
+            found = {f.step.id: f.record for f in forecasts if f.record is not None}
+            for forecast in forecasts:
+                log.finished(forecast.step, found[forecast.step.id])
+            for step_id, record in found.items():
+                atomic_write_text(
+                    record_path(Path(context.run_dir), step_id), json.dumps(record), durable=False
+                )
+            return found
+        from filmkit.plan.doit_tasks import execute_plan
+
+        execute_plan(
+            plan,
+            run_step,
+            context,
+            jobs=jobs,
+            events=log,
+            state_dir=self.store.root,
+            keep_going=keep_going,
+        )
+        run_dir = Path(context.run_dir)
+        return {s.id: r for s in plan if (r := read_record(run_dir, s.id)) is not None}
+
+    def _unresolved(self, spec: LoadedSpec) -> bool:
+        """Does the film speak a script whose take is not known yet?"""
+        used = {
+            entry.script
+            for _, shot in spec.film.shots()
+            for entry in shot.lines
+            if isinstance(entry, ScriptLines)
+        }
+        texts, _ = self.scripts(spec).texts()
+        return any(name not in texts for name in used)
 
     def _preflight(
         self,
@@ -534,6 +656,18 @@ class Project:
                         shutil.rmtree(child) if child.is_dir() else child.unlink()
             removed.append(self.store.root)
         return removed
+
+
+@contextmanager
+def located(source_map: SourceMap) -> Iterator[None]:
+    """Spec errors raised inside get file:line:col from ``source_map``."""
+    try:
+        yield
+    except SpecError as exc:
+        errors = getattr(exc, "errors", None)
+        if errors:
+            raise SpecErrors([source_map.located(e) for e in errors]) from None
+        raise source_map.located(exc) from None
 
 
 def _finished(records: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:

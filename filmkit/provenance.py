@@ -26,6 +26,8 @@ from filmkit.spec.models import Film
 
 AI_NOTICE = "This film contains AI-generated material (machine-made voices, images, music)."
 KIND_TITLES = {
+    "script": "Dialogue written with",
+    "model": "Models trained by",
     "voice": "Voices",
     "image": "Faces and sets",
     "music": "Music",
@@ -83,6 +85,12 @@ def credits(film: Film, plan: Plan, registry: Registry) -> str:
         backend = voice.backend if voice else character.voice.backend  # type: ignore[union-attr]
         lines.append(f"  {character.name}: voice by {backend}")
     used: dict[str, set[str]] = {}
+    for script in film.scripts.values():
+        # A picked script is spoken from its file: no step runs, but a model wrote it.
+        ref = script.generate
+        used.setdefault("script", set()).add(
+            film.generators[ref].backend if isinstance(ref, str) else ref.backend
+        )
     for step in plan:
         if not step.action.startswith("render/"):
             used.setdefault(step.kind, set()).add(step.action)

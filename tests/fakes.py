@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
 from filmkit.generators.registry import Registry
+from filmkit.generators.script import write_takes
 from filmkit.generators.voice.shaping import speech_timings, write_timings
 from filmkit.media import read_wav, write_wav
 
@@ -115,6 +116,40 @@ class ChordMusic(Generator):
         write_wav(request.outputs["audio"], np.stack([tone, tone], axis=1), rate)
 
 
+class VerseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    style: str = Field(default="plain", description="goes into every odd speech")
+
+
+class VerseScript(Generator):
+    """Writes takes whose even speeches are alike in every take and odd ones differ."""
+
+    kind = "script"
+    name = "verse"
+    version = "1"
+    Params = VerseParams
+    outputs = {"takes": ".json"}
+
+    def generate(self, request: Request) -> dict[str, Any]:
+        brief = request.script
+        assert brief is not None
+        CALLS.append(f"script:{request.seed}")
+        takes = []
+        for k in range(brief.takes):
+            speeches = []
+            for i in range(brief.lines):
+                cue = brief.characters[i % len(brief.characters)]
+                if i % 2 == 0:
+                    text = f"Line {i + 1} stays."
+                else:
+                    style = f"{request.params.style} {request.seed % 89}"
+                    text = f"Line {i + 1}, take {k + 1}, {style}."
+                speeches.append(f"{cue}\n{text}\n")
+            takes.append({"text": "\n".join(speeches), "finish": "lines"})
+        write_takes(request.outputs["takes"], takes)
+        return {"model": "verse"}
+
+
 def fake_registry() -> Registry:
     return Registry(
         {
@@ -122,6 +157,7 @@ def fake_registry() -> Registry:
             "voice/buzz": BuzzVoice,
             "image/swatch": SwatchImage,
             "music/chord": ChordMusic,
+            "script/verse": VerseScript,
         }
     )
 

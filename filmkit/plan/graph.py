@@ -26,21 +26,15 @@ runs.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any
 
-from pydantic import ValidationError
-
-from filmkit.errors import SpecError, SpecErrors, UsageError
+from filmkit.errors import SpecError, SpecErrors
 from filmkit.generators.registry import Registry
-from filmkit.plan.keys import canonical_json, derive_seed
+from filmkit.plan.builder import StepBuilder
 from filmkit.plan.steps import Input, Plan, SpecPath, Step
-from filmkit.spec.hints import suggest
 from filmkit.spec.models import (
     FaceLayer,
     Film,
     GeneratedLayer,
-    GeneratorConfig,
-    GeneratorRef,
     ImageLayer,
     Scene,
     Shot,
@@ -49,28 +43,6 @@ from filmkit.spec.models import (
     layer_kind,
 )
 
-# NOTE: bump a render version whenever that renderer's output bytes change for
-# the same inputs; it is part of the action key of every step it renders.
-RENDER_VERSIONS = {
-    "render/shot": "4",
-    "render/transition": "1",
-    "render/timeline": "2",
-    "render/dialogue": "1",
-    "render/music": "1",
-    "render/effects": "1",
-    "render/mix": "5",
-    "render/cut": "5",
-}
-RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "shot": (("video", ".mp4"),),
-    "transition": (("video", ".mp4"),),
-    "timeline": (("shots", ".json"), ("speech", ".json"), ("srt", ".srt"), ("vtt", ".vtt")),
-    "dialogue": (("audio", ".wav"),),
-    "music": (("audio", ".wav"),),
-    "effects": (("audio", ".wav"),),
-    "mix": (("audio", ".wav"),),
-    "cut": (("film", ".mp4"),),
-}
 STEMS = ("dialogue", "music", "effects")
 FACE_FRAMES = ("image", "mouth_open", "blink")
 MIX_RATE = 48000
@@ -86,14 +58,7 @@ def shot_name(scene: Scene, shot: Shot) -> str:
     return f"{scene.id}/{shot.id}"
 
 
-class _Compiler:
-    def __init__(self, film: Film, registry: Registry) -> None:
-        self.film = film
-        self.registry = registry
-        self.steps: dict[str, Step] = {}
-        self.errors: list[SpecError] = []
-        self.notes: list[SpecError] = []
-
+class _Compiler(StepBuilder):
     def compile(self) -> Plan:
         faces = {
             name: self._generator_step(
@@ -115,7 +80,9 @@ class _Compiler:
         for s, scene in enumerate(self.film.scenes):
             for t, shot in enumerate(scene.shots):
                 origin: SpecPath = ("scenes", s, "shots", t)
-                lines = [self._voice_step(scene, shot, k, origin) for k in range(len(shot.lines))]
+                lines = [
+                    self._voice_step(scene, shot, k, origin) for k in range(len(shot.spoken()))
+                ]
                 index = len(shots)
                 voices.append(lines)
                 overlap = (overlaps[index], overlaps[index + 1])
@@ -150,95 +117,8 @@ class _Compiler:
     def _face_side(self) -> int:
         return max(256, self.film.size[1] // 2 * 2)
 
-    def _add(self, step: Step) -> Step:
-        self.steps.setdefault(step.id, step)
-        return self.steps[step.id]
-
-    def _config(self, ref: GeneratorRef) -> GeneratorConfig:
-        return self.film.generators[ref] if isinstance(ref, str) else ref
-
-    def _error(self, error: SpecError) -> None:
-        if all((e.path, e.message) != (error.path, error.message) for e in self.errors):
-            self.errors.append(error)
-
-    def _generator_step(
-        self,
-        step_id: str,
-        kind: str,
-        ref: GeneratorRef,
-        written_at: SpecPath,
-        request: dict[str, Any],
-        label: str,
-        origin: SpecPath | None = None,
-    ) -> Step | None:
-        """A step that runs a registered backend; None (and an error) if invalid.
-
-        ``written_at`` is where ``ref`` appears in the spec (an inline config's
-        own place); ``origin`` is the spec element the step serves.
-        """
-        config = self._config(ref)
-        where = ("generators", ref) if isinstance(ref, str) else written_at
-        origin = origin if origin is not None else written_at
-        if config.backend not in self.registry:
-            choices = [i for i in self.registry.ids() if i.startswith(kind + "/")]
-            self._error(
-                SpecError(
-                    f"unknown {kind} backend {config.backend!r}",
-                    hint=suggest(config.backend, choices),
-                    path=(*where, "backend"),
-                )
-            )
-            return None
-        try:
-            backend = self.registry.get(config.backend)
-        except UsageError as exc:
-            self._error(SpecError(str(exc), path=(*where, "backend")))
-            return None
-        if backend.kind != kind:
-            self._error(
-                SpecError(
-                    f"{config.backend!r} makes {backend.kind}, but a {kind} backend is needed here",
-                    hint=suggest(
-                        kind + "/", [i for i in self.registry.ids() if i.startswith(kind)]
-                    ),
-                    path=(*where, "backend"),
-                )
-            )
-            return None
-        try:
-            params = backend.Params.model_validate(config.params)
-        except ValidationError as exc:
-            for detail in exc.errors(include_url=False):
-                field = ".".join(str(p) for p in detail["loc"])
-                if detail["type"] == "extra_forbidden":
-                    message = f"{config.backend} has no param {field!r}"
-                    hint = suggest(field, list(backend.Params.model_fields))
-                else:
-                    text = detail["msg"][:1].lower() + detail["msg"][1:]
-                    message = f"{config.backend} param {field}: {text}"
-                    hint = _param_help(backend.Params, field)
-                self._error(SpecError(message, hint=hint, path=(*where, "params", *detail["loc"])))
-            return None
-        seed = config.seed if config.seed is not None else derive_seed(self.film.seed, step_id)
-        return self._add(
-            Step(
-                id=step_id,
-                kind=kind,
-                action=config.backend,
-                version=backend.version,
-                params=canonical_json(params.model_dump(mode="json")),
-                seed=seed,
-                request=canonical_json(request),
-                inputs=(),
-                outputs=tuple(backend.outputs.items()),
-                origin=origin,
-                label=label,
-                deterministic=backend.deterministic,
-            )
-        )
-
     def _voice_step(self, scene: Scene, shot: Shot, k: int, origin: SpecPath) -> Step | None:
-        line = shot.lines[k]
+        line = shot.spoken()[k]
         character = self.film.characters[line.who]
         request = {"text": line.text}
         if line.direction:
@@ -322,13 +202,13 @@ class _Compiler:
             "lead_in": shot.lead_in,
             "tail": shot.tail,
             "layers": layers,
-            "lines": [{"who": line.who, "pause": line.pause} for line in shot.lines],
+            "lines": [{"who": line.who, "pause": line.pause} for line in shot.spoken()],
             "overlap": list(overlap),
         }
         if self.film.subtitles.burn:
             params["subtitles"] = {
                 "size": self.film.subtitles.size,
-                "text": [line.text for line in shot.lines],
+                "text": [line.text for line in shot.spoken()],
             }
         outputs = [("video", ".mp4")]
         outputs += [(part, ".mp4") for part, n in zip(("head", "tail"), overlap, strict=True) if n]
@@ -397,7 +277,7 @@ class _Compiler:
                             "text": line.text,
                             "pause": line.pause,
                         }
-                        for line in shot.lines
+                        for line in shot.spoken()
                     ],
                 }
             )
@@ -530,39 +410,6 @@ class _Compiler:
         return self._render_step(
             f"transition:{name}", "transition", params, inputs, after.origin, f"crossfade {name}"
         )
-
-    def _render_step(
-        self,
-        step_id: str,
-        kind: str,
-        params: dict[str, Any],
-        inputs: list[Input],
-        origin: SpecPath,
-        label: str,
-        outputs: tuple[tuple[str, str], ...] | None = None,
-    ) -> Step:
-        action = f"render/{kind}"
-        outputs = outputs or RENDER_OUTPUTS[kind]
-        return self._add(
-            Step(
-                id=step_id,
-                kind=kind,
-                action=action,
-                version=RENDER_VERSIONS[action],
-                params=canonical_json(params),
-                seed=0,
-                request=canonical_json({}),
-                inputs=tuple(inputs),
-                outputs=outputs,
-                origin=origin,
-                label=label,
-            )
-        )
-
-
-def _param_help(params: type, field: str) -> str:
-    info = getattr(params, "model_fields", {}).get(field)
-    return f"{field}: {info.description}" if info is not None and info.description else ""
 
 
 def _shorten(text: str, limit: int = 40) -> str:

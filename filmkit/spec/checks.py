@@ -14,6 +14,7 @@ from filmkit.spec.models import (
     GeneratorRef,
     ImageLayer,
     MusicCue,
+    ScriptLines,
     Sound,
     TextLayer,
     VideoLayer,
@@ -44,7 +45,16 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
         for t, shot in enumerate(scene.shots):
             shot_path: SpecPath = ("scenes", s, "shots", t)
             for k, line in enumerate(shot.lines):
-                if line.who not in film.characters:
+                if isinstance(line, ScriptLines):
+                    if line.script not in film.scripts:
+                        yield SpecError(
+                            f"line {k + 1} of shot {shot.id!r} takes lines from unknown script "
+                            f"{line.script!r}",
+                            hint=suggest(line.script, film.scripts)
+                            + " (scripts are defined under `scripts:` in film.yaml)",
+                            path=(*shot_path, "lines", k, "script"),
+                        )
+                elif line.who not in film.characters:
                     yield SpecError(
                         f"line {k + 1} of shot {shot.id!r} is spoken by unknown character "
                         f"{line.who!r}",
@@ -71,6 +81,7 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
                         hint="`until` names this shot or a later one",
                         path=(*shot_path, "sounds", k, "until"),
                     )
+    yield from _check_scripts(film, root)
     names = shot_names(film)
     yield from _check_unique([cue.id for cue in film.music], ("music",), "music cue")
     for m, cue in enumerate(film.music):
@@ -92,6 +103,31 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
                 f"music cue {cue.id!r} ends before it starts",
                 hint="swap start and end",
                 path=("music", m, "end"),
+            )
+
+
+def _check_scripts(film: Film, root: Path) -> Iterator[SpecError]:
+    for name, script in film.scripts.items():
+        base: SpecPath = ("scripts", name)
+        yield from _check_ref(film, script.generate, (*base, "generate"))
+        for k, who in enumerate(script.characters):
+            if who not in film.characters:
+                yield SpecError(
+                    f"script {name!r}: unknown character {who!r}",
+                    hint=suggest(who, film.characters),
+                    path=(*base, "characters", k),
+                )
+        if script.prompt_file is not None and not (root / script.prompt_file).is_file():
+            yield SpecError(
+                f"file not found: {script.prompt_file}",
+                hint="paths are relative to the folder holding film.yaml",
+                path=(*base, "prompt_file"),
+            )
+        if not script.prompt and script.prompt_file is None and not script.characters:
+            yield SpecError(
+                f"script {name!r} has no opening and no characters",
+                hint="give `prompt:` (the first lines, as Fountain) or list `characters:`",
+                path=base,
             )
 
 

@@ -18,7 +18,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from filmkit.errors import Location, SpecError, SpecErrors
-from filmkit.spec import checks
+from filmkit.spec import checks, scripts
 from filmkit.spec.models import Film
 from filmkit.spec.sourcemap import SourceMap, SpecPath, display_name
 from filmkit.spec.translate import translate_validation_error
@@ -56,6 +56,7 @@ def load_spec(root: Path, filename: str = SPEC_FILE) -> LoadedSpec:
     data = dict(data)
     if isinstance(data.get("scenes"), list):
         data["scenes"] = _inline_scenes(data["scenes"], root, source_map, files)
+    scripts.inline_fountain(data, source_map)
     try:
         film = Film.model_validate(data)
     except ValidationError as exc:
@@ -64,7 +65,22 @@ def load_spec(root: Path, filename: str = SPEC_FILE) -> LoadedSpec:
     problems = [source_map.located(error) for error in checks.check_references(film, root)]
     if problems:
         raise problems[0] if len(problems) == 1 else SpecErrors(problems)
+    film = _read_prompts(film, root, source_map, files)
     return LoadedSpec(film=film, root=root, source_map=source_map, files=tuple(files))
+
+
+def _read_prompts(film: Film, root: Path, source_map: SourceMap, files: list[str]) -> Film:
+    """Scripts whose opening is a file get its text as their prompt."""
+    updated = {}
+    for name, script in film.scripts.items():
+        if script.prompt_file is not None:
+            path = root / script.prompt_file
+            source_map.add_file(display_name(path, root), path.read_text(encoding="utf-8"))
+            files.append(display_name(path, root))
+            updated[name] = script.model_copy(update={"prompt": path.read_text(encoding="utf-8")})
+    if not updated:
+        return film
+    return film.model_copy(update={"scripts": {**film.scripts, **updated}})
 
 
 def _inline_scenes(

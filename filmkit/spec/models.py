@@ -97,6 +97,40 @@ class Line(Strict):
         return data
 
 
+class ScriptLines(Strict):
+    """Lines of dialogue taken from a script step's picked take: ``- script: tuesday``.
+
+    The take's speeches ``first`` to ``last`` (1-based, inclusive; default:
+    all) become this shot's lines, spoken and subtitled like written ones.
+    """
+
+    script: Ident = Field(description="a key of `scripts:` in film.yaml")
+    first: Annotated[int, Field(ge=1)] = Field(default=1, description="first speech of the take")
+    last: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="last speech of the take; default: the take's last"
+    )
+    pause: Seconds = Field(default=0.35, description="silence after each line")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScriptLines:
+        if self.last is not None and self.last < self.first:
+            raise ValueError("`last` comes before `first`")
+        return self
+
+
+def line_kind(data: Any) -> str:
+    """A shot's ``lines:`` entry is a line, or a reference to a script's take."""
+    if isinstance(data, dict):
+        return "script" if "script" in data else "line"
+    return "script" if isinstance(data, ScriptLines) else "line"
+
+
+LineEntry = Annotated[
+    Annotated[Line, Tag("line")] | Annotated[ScriptLines, Tag("script")],
+    Discriminator(line_kind),
+]
+
+
 class Move(Strict):
     """A Ken Burns move: zoom and centre go from the first value to the second."""
 
@@ -252,8 +286,19 @@ class Shot(Strict):
     lead_in: Seconds = Field(default=0.5, description="silence before the first line")
     tail: Seconds = Field(default=0.7, description="silence after the last line")
     layers: list[Layer] = Field(default_factory=list)
-    lines: list[Line] = Field(default_factory=list)
+    lines: list[LineEntry] = Field(
+        default_factory=list,
+        description="dialogue: a list (`- mara: Hello.`, `- script: name`) or a block of "
+        "Fountain (cue line, optional parenthetical, speech; a blank line between speeches)",
+    )
     sounds: list[Sound] = Field(default_factory=list)
+    action: str = Field(
+        default="", description="what happens, as screenplay action (not rendered; exported)"
+    )
+
+    def spoken(self) -> list[Line]:
+        """The shot's lines of dialogue (script references must be expanded first)."""
+        return [line for line in self.lines if isinstance(line, Line)]
 
     @field_validator("transition", mode="before")
     @classmethod
@@ -266,6 +311,9 @@ class Scene(Strict):
 
     id: Ident
     title: str = ""
+    heading: str = Field(
+        default="", description="screenplay scene heading, e.g. 'INT. WAITING ROOM - DAY'"
+    )
     shots: list[Shot] = Field(min_length=1)
 
 
@@ -299,6 +347,50 @@ class MusicCue(Strict):
         if (self.file is None) == (self.generate is None):
             raise ValueError("a music cue needs exactly one of `generate:` or `file:`")
         return self
+
+
+class Script(Strict):
+    """Dialogue a language model writes: several takes of a scene's continuation, one picked.
+
+    The takes are generated once and kept; ``filmkit takes NAME`` lists them
+    and ``filmkit pick NAME N`` writes the chosen one to ``file`` (commit it):
+    from then on the build speaks that file and calls no model.
+    """
+
+    generate: GeneratorRef = Field(description="a script backend: script/lstm, script/ngram, ...")
+    prompt: str = Field(
+        default="",
+        description="the opening the model continues, as Fountain (cue, speech, blank line)",
+    )
+    prompt_file: str | None = Field(
+        default=None, description="a .fountain file with the opening, instead of `prompt`"
+    )
+    characters: list[Ident] = Field(
+        default_factory=list,
+        description="who may speak, in turn order; default: the speakers of the prompt",
+    )
+    takes: Annotated[int, Field(ge=1, le=16)] = Field(default=3, description="takes per round")
+    lines: Annotated[int, Field(ge=1, le=60)] = Field(default=6, description="speeches per take")
+    length: Annotated[int, Field(ge=20, le=20000)] = Field(
+        default=600, description="most characters per take"
+    )
+    stop: list[str] = Field(default_factory=list, description="a take ends at any of these")
+    instructions: str = Field(
+        default="", description="style notes for the model (backends that take them)"
+    )
+    file: str | None = Field(
+        default=None, description="where the picked take is kept; default: scripts/NAME.fountain"
+    )
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> Script:
+        if self.prompt and self.prompt_file:
+            raise ValueError("give the opening as `prompt:` or `prompt_file:`, not both")
+        return self
+
+    def pick_file(self, name: str) -> str:
+        """The project path of the picked take's Fountain file."""
+        return self.file or f"scripts/{name}.fountain"
 
 
 class SoundSettings(Strict):
@@ -355,6 +447,9 @@ class Film(Strict):
     generators: dict[Ident, GeneratorConfig] = Field(default_factory=dict)
     characters: dict[Ident, Character] = Field(default_factory=dict)
     music: list[MusicCue] = Field(default_factory=list)
+    scripts: dict[Ident, Script] = Field(
+        default_factory=dict, description="dialogue written by language models, with takes"
+    )
     sound: SoundSettings = SoundSettings()
     subtitles: SubtitleSettings = SubtitleSettings()
     checks: Literal["warn", "fail"] = Field(

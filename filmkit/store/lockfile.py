@@ -5,6 +5,11 @@ seed, request, generator version), its input and output digests, and
 ``generator@version``. Committed with the film, it tells any checkout exactly
 which artifacts to restore, and lets ``filmkit plan`` say *why* a step must
 run ("params changed", "input changed: line0", ...).
+
+A ``scripts:`` section records, per script step, how many rounds of takes
+were asked for and which take was picked (its number, the settings it was
+written under, and the digest of its text); the picked text itself lives in
+the script's Fountain file.
 """
 
 from __future__ import annotations
@@ -49,12 +54,78 @@ class LockEntry:
         }
 
 
-def read_lock(path: Path) -> dict[str, LockEntry]:
-    """Entries of ``film.lock``; empty when there is none yet."""
+@dataclass(frozen=True)
+class ScriptLock:
+    """A script step's rounds of takes and its pick."""
+
+    rounds: int = 1
+    take: int | None = None
+    settings: str = ""
+    text: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for YAML."""
+        out: dict[str, Any] = {"rounds": self.rounds}
+        if self.take is not None:
+            out["pick"] = {"take": self.take, "settings": self.settings, "text": self.text}
+        return out
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """The parsed lock file; empty when there is none yet."""
     if not path.is_file():
         return {}
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
+        return data
+    except Exception as exc:  # noqa: BLE001 - any parse problem means the same to the user
+        raise StoreError(
+            f"{path.name} is unreadable ({exc}); restore it from git or delete it to rebuild it"
+        ) from None
+
+
+def read_scripts(path: Path) -> dict[str, ScriptLock]:
+    """The ``scripts:`` section of ``film.lock``."""
+    scripts = _load(path).get("scripts") or {}
+    out = {}
+    for name, entry in scripts.items():
+        pick = entry.get("pick") or {}
+        out[str(name)] = ScriptLock(
+            rounds=int(entry.get("rounds", 1)),
+            take=int(pick["take"]) if "take" in pick else None,
+            settings=str(pick.get("settings", "")),
+            text=str(pick.get("text", "")),
+        )
+    return out
+
+
+def write_scripts(path: Path, scripts: dict[str, ScriptLock]) -> None:
+    """Rewrite the ``scripts:`` section, keeping the steps as they are."""
+    _dump(path, _load(path).get("steps") or {}, scripts)
+
+
+def _dump(path: Path, steps: dict[str, Any], scripts: dict[str, ScriptLock]) -> None:
+    data: dict[str, Any] = {"version": LOCK_VERSION}
+    if scripts:
+        data["scripts"] = {name: scripts[name].as_dict() for name in sorted(scripts)}
+    data["steps"] = steps
+    buffer = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 200
+    yaml.dump(data, buffer)
+    text = HEADER + buffer.getvalue()
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    atomic_write_text(path, text)
+
+
+def read_lock(path: Path) -> dict[str, LockEntry]:
+    """Entries of ``film.lock``; empty when there is none yet."""
+    data = _load(path)
+    try:
         steps = data.get("steps") or {}
         return {
             step_id: LockEntry(
@@ -89,15 +160,7 @@ def write_lock(
     ):
         return
     steps = {step_id: entries[step_id].as_dict() for step_id in ordered}
-    buffer = io.StringIO()
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 200
-    yaml.dump({"version": LOCK_VERSION, "steps": steps}, buffer)
-    text = HEADER + buffer.getvalue()
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return
-    atomic_write_text(path, text)
+    _dump(path, steps, read_scripts(path))
 
 
 def explain(step: Step, entry: LockEntry | None, digests: Mapping[str, str]) -> str:

@@ -1,0 +1,251 @@
+"""Making steps: generator steps with validated params, training steps, render steps.
+
+The shared half of the planner: :class:`StepBuilder` turns a generator
+reference from the spec into a :class:`Step` (or a located error), and a
+renderer's params into a render step. Pure, like the rest of ``plan``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from filmkit.errors import SpecError, UsageError
+from filmkit.generators.base import Generator
+from filmkit.generators.registry import Registry
+from filmkit.plan.keys import canonical_json, derive_seed
+from filmkit.plan.steps import Input, SpecPath, Step
+from filmkit.spec.hints import suggest
+from filmkit.spec.models import Film, GeneratorConfig, GeneratorRef
+
+# NOTE: bump a render version whenever that renderer's output bytes change for
+# the same inputs; it is part of the action key of every step it renders.
+RENDER_VERSIONS = {
+    "render/shot": "4",
+    "render/transition": "1",
+    "render/timeline": "2",
+    "render/dialogue": "1",
+    "render/music": "1",
+    "render/effects": "1",
+    "render/mix": "5",
+    "render/cut": "5",
+}
+RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "shot": (("video", ".mp4"),),
+    "transition": (("video", ".mp4"),),
+    "timeline": (("shots", ".json"), ("speech", ".json"), ("srt", ".srt"), ("vtt", ".vtt")),
+    "dialogue": (("audio", ".wav"),),
+    "music": (("audio", ".wav"),),
+    "effects": (("audio", ".wav"),),
+    "mix": (("audio", ".wav"),),
+    "cut": (("film", ".mp4"),),
+}
+
+
+class StepBuilder:
+    """Collects the steps of one plan, and the spec errors and notes found making them."""
+
+    def __init__(self, film: Film, registry: Registry) -> None:
+        self.film = film
+        self.registry = registry
+        self.steps: dict[str, Step] = {}
+        self.errors: list[SpecError] = []
+        self.notes: list[SpecError] = []
+
+    def _add(self, step: Step) -> Step:
+        self.steps.setdefault(step.id, step)
+        return self.steps[step.id]
+
+    def _config(self, ref: GeneratorRef) -> GeneratorConfig:
+        return self.film.generators[ref] if isinstance(ref, str) else ref
+
+    def _error(self, error: SpecError) -> None:
+        if all((e.path, e.message) != (error.path, error.message) for e in self.errors):
+            self.errors.append(error)
+
+    def _generator_step(
+        self,
+        step_id: str,
+        kind: str,
+        ref: GeneratorRef,
+        written_at: SpecPath,
+        request: dict[str, Any],
+        label: str,
+        origin: SpecPath | None = None,
+        seed: int | None = None,
+    ) -> Step | None:
+        """A step that runs a registered backend; None (and an error) if invalid.
+
+        ``written_at`` is where ``ref`` appears in the spec (an inline config's
+        own place); ``origin`` is the spec element the step serves. A backend
+        with a ``trainer`` gets a ``model:`` step before it; its file params
+        become file inputs.
+        """
+        config = self._config(ref)
+        where = ("generators", ref) if isinstance(ref, str) else written_at
+        origin = origin if origin is not None else written_at
+        backend = self._backend(config.backend, kind, where)
+        params = backend and self._params(backend, config.params, config.backend, where)
+        if backend is None or params is None:
+            return None
+        inputs = [
+            Input(name, file=str(value))
+            for name in backend.file_params
+            if (value := getattr(params, name, None))
+        ]
+        if backend.trainer is not None:
+            # One model per named config (or per spec element for an inline one).
+            owner = ref if isinstance(ref, str) else step_id.split(":")[1].split("/")[0]
+            model_id = f"model:{owner}"
+            model = self._model_step(model_id, backend.trainer, config, where, origin)
+            if model is None:
+                return None
+            inputs.append(Input("model", step=model.id, output="weights"))
+        if seed is None:
+            seed = config.seed if config.seed is not None else derive_seed(self.film.seed, step_id)
+        return self._add(
+            Step(
+                id=step_id,
+                kind=kind,
+                action=config.backend,
+                version=backend.version,
+                params=canonical_json(params.model_dump(mode="json")),
+                seed=seed,
+                request=canonical_json(request),
+                inputs=tuple(inputs),
+                outputs=tuple(backend.outputs.items()),
+                origin=origin,
+                label=label,
+                deterministic=backend.deterministic,
+            )
+        )
+
+    def _model_step(
+        self,
+        step_id: str,
+        trainer_id: str,
+        config: GeneratorConfig,
+        where: SpecPath,
+        origin: SpecPath,
+    ) -> Step | None:
+        """The training step of a backend that samples from a model it trains first.
+
+        Only the params the trainer declares go into its key: changing how a
+        model is sampled never retrains it.
+        """
+        trainer = self._backend(trainer_id, "model", (*where, "backend"))
+        if trainer is None:
+            return None
+        own = {k: v for k, v in config.params.items() if k in trainer.Params.model_fields}
+        params = self._params(trainer, own, trainer_id, where)
+        if params is None:
+            return None
+        inputs = tuple(
+            Input(name, file=str(value))
+            for name in trainer.file_params
+            if (value := getattr(params, name, None))
+        )
+        seed = config.seed if config.seed is not None else derive_seed(self.film.seed, step_id)
+        return self._add(
+            Step(
+                id=step_id,
+                kind="model",
+                action=trainer_id,
+                version=trainer.version,
+                params=canonical_json(params.model_dump(mode="json")),
+                seed=seed,
+                request=canonical_json({}),
+                inputs=inputs,
+                outputs=tuple(trainer.outputs.items()),
+                origin=origin,
+                label=f"train {step_id.removeprefix('model:')}",
+                deterministic=trainer.deterministic,
+            )
+        )
+
+    def _backend(self, backend_id: str, kind: str, where: SpecPath) -> type[Generator] | None:
+        """The registered backend ``backend_id`` of ``kind``; None (and an error) if not."""
+        if backend_id not in self.registry:
+            choices = [i for i in self.registry.ids() if i.startswith(kind + "/")]
+            self._error(
+                SpecError(
+                    f"unknown {kind} backend {backend_id!r}",
+                    hint=suggest(backend_id, choices),
+                    path=(*where, "backend"),
+                )
+            )
+            return None
+        try:
+            backend = self.registry.get(backend_id)
+        except UsageError as exc:
+            self._error(SpecError(str(exc), path=(*where, "backend")))
+            return None
+        if backend.kind != kind:
+            self._error(
+                SpecError(
+                    f"{backend_id!r} makes {backend.kind}, but a {kind} backend is needed here",
+                    hint=suggest(
+                        kind + "/", [i for i in self.registry.ids() if i.startswith(kind)]
+                    ),
+                    path=(*where, "backend"),
+                )
+            )
+            return None
+        return backend
+
+    def _params(
+        self,
+        backend: type[Generator],
+        values: dict[str, Any],
+        backend_id: str,
+        where: SpecPath,
+    ) -> BaseModel | None:
+        """``values`` validated against the backend's Params; None (and errors) if invalid."""
+        try:
+            return backend.Params.model_validate(values)
+        except ValidationError as exc:
+            for detail in exc.errors(include_url=False):
+                field = ".".join(str(p) for p in detail["loc"])
+                if detail["type"] == "extra_forbidden":
+                    message = f"{backend_id} has no param {field!r}"
+                    hint = suggest(field, list(backend.Params.model_fields))
+                else:
+                    text = detail["msg"][:1].lower() + detail["msg"][1:]
+                    message = f"{backend_id} param {field}: {text}"
+                    hint = _param_help(backend.Params, field)
+                self._error(SpecError(message, hint=hint, path=(*where, "params", *detail["loc"])))
+            return None
+
+    def _render_step(
+        self,
+        step_id: str,
+        kind: str,
+        params: dict[str, Any],
+        inputs: list[Input],
+        origin: SpecPath,
+        label: str,
+        outputs: tuple[tuple[str, str], ...] | None = None,
+    ) -> Step:
+        action = f"render/{kind}"
+        outputs = outputs or RENDER_OUTPUTS[kind]
+        return self._add(
+            Step(
+                id=step_id,
+                kind=kind,
+                action=action,
+                version=RENDER_VERSIONS[action],
+                params=canonical_json(params),
+                seed=0,
+                request=canonical_json({}),
+                inputs=tuple(inputs),
+                outputs=outputs,
+                origin=origin,
+                label=label,
+            )
+        )
+
+
+def _param_help(params: type, field: str) -> str:
+    info = getattr(params, "model_fields", {}).get(field)
+    return f"{field}: {info.description}" if info is not None and info.description else ""
