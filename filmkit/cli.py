@@ -164,11 +164,11 @@ def _parser() -> argparse.ArgumentParser:
         "takes",
         _takes,
         "list the takes a script step wrote (writing them first if needed), the pick marked",
-        "examples:\n  filmkit takes tuesday\n  filmkit takes tuesday --full   every line of "
-        "every take\n  filmkit takes tuesday --json",
+        "examples:\n  filmkit takes tuesday\n  filmkit takes tuesday --full   each take as "
+        "the Fountain text it is\n  filmkit takes tuesday --json",
     )
     takes.add_argument("script", help="a key of `scripts:` in film.yaml")
-    takes.add_argument("--full", action="store_true", help="show whole takes, not previews")
+    takes.add_argument("--full", action="store_true", help="show each take's Fountain text")
     takes.add_argument("--json", action="store_true", help="machine-readable output")
 
     pick = command(
@@ -384,19 +384,26 @@ def _takes(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from filmkit.spec import fountain
+
     console = Console()
     for take in takes:
         mark = " [green]picked[/]" if take.picked else ""
         mark += " [yellow](edited since)[/]" if take.edited else ""
-        console.print(
-            f"[bold]take {take.number}[/]{mark}  [dim]round {take.round}, ended: {take.finish}[/]"
-        )
-        body = take.text.strip().splitlines()
-        shown = body if args.full else body[:8]
-        for line in shown:
-            console.print("    " + escape(line))
-        if len(body) > len(shown):
-            console.print(f"    [dim]… {len(body) - len(shown)} more lines (--full)[/]")
+        ended = {"lines": "", "end": ""}.get(take.finish, f", ended at the {take.finish} limit")
+        console.print(f"[bold]take {take.number}[/]{mark}  [dim]round {take.round}{ended}[/]")
+        if args.full:
+            for line in take.text.strip().splitlines():
+                console.print("    " + escape(line))
+        else:
+            for block in fountain.parse(take.text).dialogue():
+                for speech in block.speeches:
+                    how = (
+                        f" [dim]({escape(speech.parenthetical)})[/]" if speech.parenthetical else ""
+                    )
+                    console.print(
+                        f"    [cyan]{escape(block.character)}[/]{how}  {escape(speech.text)}"
+                    )
         console.print()
     if not any(t.picked for t in takes):
         console.print(f"none picked yet: `filmkit pick {args.script} N` pins one")

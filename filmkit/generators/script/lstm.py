@@ -357,7 +357,7 @@ class _Sampler:
 
 
 class LSTMScript(Generator):
-    """Continues a screenplay by sampling the character LSTM ``model/lstm`` trained."""
+    """Continues a screenplay by sampling a character-level LSTM trained on your corpus."""
 
     kind = "script"
     name = "lstm"

@@ -186,7 +186,7 @@ def _spoken(tokens: list[str]) -> list[str]:
 
 
 class NgramScript(Generator):
-    """Continues a screenplay with a word-level Markov chain over the corpus."""
+    """Continues a screenplay with a word-level Markov chain over your corpus."""
 
     kind = "script"
     name = "ngram"
