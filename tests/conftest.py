@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from tests.fakes import CALLS
-from tests.servers import AWS_CHAIN, BUCKET, MotoServer, SharedMotoServer, raw_client
+from tests.servers import (
+    AWS_CHAIN,
+    BUCKET,
+    MotoServer,
+    ScriptedServer,
+    SharedMotoServer,
+    raw_client,
+)
 
 TINY_FILM = """\
 title: Tiny
@@ -80,6 +87,17 @@ def write_project(root: Path, film: str = TINY_FILM, scenes: dict[str, str] | No
 def tiny(tmp_path: Path) -> Path:
     CALLS.clear()
     return write_project(tmp_path / "film")
+
+
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    """A scripted OpenAI endpoint, with the environment pointing the client at it."""
+    for name in ("OPENAI_ADMIN_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
+    with ScriptedServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+        yield server
 
 
 @pytest.fixture

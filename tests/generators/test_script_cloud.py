@@ -8,7 +8,6 @@ a 10 ms wait (``retry-after-ms``), which the client honours.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,17 +37,6 @@ TAKES = [
     "ADA\nAlone?\n\nBO\n(beat)\nWith the gulls.\n",
     "```\nADA\nYou smell of diesel.\n\nBO\nThe boats need me.\n\nTHE END\n```",
 ]
-
-
-@pytest.fixture
-def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
-    """A scripted OpenAI endpoint, with the environment pointing the client at it."""
-    for name in ("OPENAI_ADMIN_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):
-        monkeypatch.delenv(name, raising=False)
-    with ScriptedServer() as server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
-        yield server
 
 
 def completion(*texts: str, finish: str = "stop", usage: bool = True) -> Reply:

@@ -59,17 +59,6 @@ def no_outputs(request: Request) -> bool:
 # --- OpenAI, over HTTP -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
-    """A scripted OpenAI endpoint, with the environment pointing the client at it."""
-    for name in ("OPENAI_ADMIN_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):
-        monkeypatch.delenv(name, raising=False)
-    with ScriptedServer() as server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
-        yield server
-
-
 def speech_reply() -> Reply:
     """The API's answer: the stand-in voice as 24 kHz PCM."""
     pcm = voiced_pcm(24_000, SYLLABLES, SECONDS)

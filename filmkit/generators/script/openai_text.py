@@ -19,7 +19,6 @@ the backend is not deterministic: takes are written once and pinned by
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -27,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request, ScriptBrief
+from filmkit.generators.openai_api import api_errors, open_client
 from filmkit.generators.script import cut_take, write_takes
-from filmkit.generators.voice.openai_speech import reason
 
 # USD per token (input, output): OpenAI list prices as of 2025, standard tier.
 # Estimates for plans and budgets only; override them under `prices:` in
@@ -120,77 +119,10 @@ def unfence(text: str) -> str:
     return text
 
 
-def open_client(params: OpenAIScriptParams) -> Any:
-    """An OpenAI client keyed from ``OPENAI_API_KEY``, retrying as the params say."""
-    key = os.environ.get("OPENAI_API_KEY", "").strip()
-    if not key:
-        raise GeneratorError(
-            "openai: OPENAI_API_KEY is not set; export your OpenAI API key as OPENAI_API_KEY "
-            "(keys never go in the film spec)"
-        )
-    import openai
-
-    return openai.OpenAI(api_key=key, max_retries=params.max_retries, timeout=params.timeout)
-
-
 def complete(client: Any, body: dict[str, Any], params: OpenAIScriptParams) -> Any:
     """One Chat Completions request; returns the response or raises a clear GeneratorError."""
-    import openai
-
-    model = params.model
-    try:
+    with api_errors(client, f"model {params.model}", params.max_retries, params.timeout):
         return client.chat.completions.create(**body)
-    except openai.AuthenticationError as exc:
-        raise GeneratorError(
-            f"openai: OpenAI rejected the API key ({exc.status_code}: {reason(exc)}); "
-            "set OPENAI_API_KEY to a valid key"
-        ) from exc
-    except openai.PermissionDeniedError as exc:
-        raise GeneratorError(
-            f"openai: this key may not use model {model} (403: {reason(exc)})"
-        ) from exc
-    except openai.NotFoundError as exc:
-        raise GeneratorError(
-            f"openai: model {model} was not found ({exc.status_code}: {reason(exc)}); "
-            "check the model name and that this key has access to it"
-        ) from exc
-    except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-        raise GeneratorError(
-            f"openai: model {model} refused the request ({exc.status_code}: {reason(exc)}); "
-            "check the model name and params (some models take no temperature or top_p)"
-        ) from exc
-    except openai.RateLimitError as exc:
-        advice = (
-            "the account is out of credit; check billing"
-            if exc.code == "insufficient_quota"
-            else "wait and build again, or raise max_retries"
-        )
-        raise GeneratorError(
-            f"openai: still rate-limited after {params.max_retries} retries "
-            f"({reason(exc)}); {advice}"
-        ) from exc
-    except openai.InternalServerError as exc:
-        raise GeneratorError(
-            f"openai: the server failed ({exc.status_code}: {reason(exc)}) on every one of "
-            f"{params.max_retries + 1} attempts; try again later"
-        ) from exc
-    except openai.APIStatusError as exc:
-        raise GeneratorError(
-            f"openai: the API answered {exc.status_code}: {reason(exc)} (model {model})"
-        ) from exc
-    except openai.APITimeoutError as exc:
-        raise GeneratorError(
-            f"openai: no answer within {params.timeout:g} s on any of "
-            f"{params.max_retries + 1} attempts; raise timeout or try again later"
-        ) from exc
-    except openai.APIConnectionError as exc:
-        where = getattr(client, "base_url", "the OpenAI API")
-        raise GeneratorError(
-            f"openai: cannot reach {where} ({exc.__cause__ or exc}); check the network "
-            "and OPENAI_BASE_URL"
-        ) from exc
-    except openai.OpenAIError as exc:
-        raise GeneratorError(f"openai: {exc}") from exc
 
 
 def read_takes_from(response: Any, brief: ScriptBrief, model: str) -> list[dict[str, str]]:
@@ -292,7 +224,7 @@ class OpenAIScript(Generator):
         if self.client is not None:
             response = complete(self.client, body, params)
         else:
-            with open_client(params) as client:
+            with open_client(params.max_retries, params.timeout) as client:
                 response = complete(client, body, params)
         takes = read_takes_from(response, brief, params.model)
         write_takes(request.outputs["takes"], takes)

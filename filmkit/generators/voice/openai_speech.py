@@ -24,13 +24,13 @@ is AI-generated and not a human's; put that in the film's credits.
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from filmkit.errors import GeneratorError
 from filmkit.generators.base import Generator, Request
+from filmkit.generators.openai_api import api_errors, open_client
 from filmkit.generators.voice.shaping import decode_pcm16, direction_level, shape_speech
 
 SAMPLE_RATE = 24_000
@@ -91,22 +91,8 @@ def compose_instructions(params: OpenAISpeechParams, direction: str, warnings: l
     return instructions
 
 
-def open_client(params: OpenAISpeechParams) -> Any:
-    """An OpenAI client keyed from ``OPENAI_API_KEY``, retrying as the params say."""
-    key = os.environ.get("OPENAI_API_KEY", "").strip()
-    if not key:
-        raise GeneratorError(
-            "openai: OPENAI_API_KEY is not set; export your OpenAI API key as OPENAI_API_KEY "
-            "(keys never go in the film spec)"
-        )
-    import openai
-
-    return openai.OpenAI(api_key=key, max_retries=params.max_retries, timeout=params.timeout)
-
-
 def speak(client: Any, text: str, instructions: str, params: OpenAISpeechParams) -> bytes:
     """One speech request; returns the PCM bytes or raises a clear GeneratorError."""
-    import openai
 
     request: dict[str, Any] = {
         "model": params.model,
@@ -118,60 +104,8 @@ def speak(client: Any, text: str, instructions: str, params: OpenAISpeechParams)
     if instructions:
         request["instructions"] = instructions
     what = f"model {params.model}, voice {params.voice}"
-    try:
+    with api_errors(client, what, params.max_retries, params.timeout):
         return client.audio.speech.create(**request).content
-    except openai.AuthenticationError as exc:
-        raise GeneratorError(
-            f"openai: the API rejected the API key ({exc.status_code}: {reason(exc)}); "
-            "check OPENAI_API_KEY"
-        ) from exc
-    except openai.PermissionDeniedError as exc:
-        raise GeneratorError(f"openai: this key may not use {what} (403: {reason(exc)})") from exc
-    except (openai.NotFoundError, openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-        raise GeneratorError(
-            f"openai: the API refused the request for {what} ({exc.status_code}: "
-            f"{reason(exc)}); check the model and voice names"
-        ) from exc
-    except openai.RateLimitError as exc:
-        advice = (
-            "the account is out of credit; check billing"
-            if exc.code == "insufficient_quota"
-            else "wait and build again, or raise max_retries"
-        )
-        raise GeneratorError(
-            f"openai: still rate-limited after {params.max_retries} retries "
-            f"({reason(exc)}); {advice}"
-        ) from exc
-    except openai.InternalServerError as exc:
-        raise GeneratorError(
-            f"openai: the server failed ({exc.status_code}: {reason(exc)}) on every one of "
-            f"{params.max_retries + 1} attempts; try again later"
-        ) from exc
-    except openai.APIStatusError as exc:
-        raise GeneratorError(
-            f"openai: the API answered {exc.status_code}: {reason(exc)} ({what})"
-        ) from exc
-    except openai.APITimeoutError as exc:
-        raise GeneratorError(
-            f"openai: no answer within {params.timeout:g} s on any of "
-            f"{params.max_retries + 1} attempts; raise timeout or try again later"
-        ) from exc
-    except openai.APIConnectionError as exc:
-        where = getattr(client, "base_url", "the OpenAI API")
-        raise GeneratorError(
-            f"openai: cannot reach {where} ({exc.__cause__ or exc}); check the network "
-            "and OPENAI_BASE_URL"
-        ) from exc
-    except openai.OpenAIError as exc:
-        raise GeneratorError(f"openai: {exc}") from exc
-
-
-def reason(exc: Any) -> str:
-    """The server's own message from an API error, else the client's summary."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(getattr(exc, "message", exc))
 
 
 class OpenAISpeech(Generator):
@@ -217,7 +151,7 @@ class OpenAISpeech(Generator):
         if self.client is not None:
             pcm = speak(self.client, text, instructions, params)
         else:
-            with open_client(params) as client:
+            with open_client(params.max_retries, params.timeout) as client:
                 pcm = speak(client, text, instructions, params)
         audio = decode_pcm16(pcm, SAMPLE_RATE, f"openai: {params.model} with voice {params.voice}")
         level = direction_level(request.direction)
