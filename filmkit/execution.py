@@ -224,10 +224,11 @@ def _log_generation(
     from filmkit.plan.costs import step_cost
 
     registry = Registry(context.registry)
-    usage, cost = step_cost(step, registry, context.prices)
     meta = action["meta"]
-    # What the backend reports it used beats the estimate, unit by unit.
-    usage |= {u: float(meta[u]) for u in ("characters", "images", "tokens") if u in meta}
+    # What the backend reports it used beats the estimate, unit by unit, and is what it costs.
+    units = ("characters", "images", "tokens", "input_tokens", "output_tokens")
+    used = {u: float(meta[u]) for u in units if isinstance(meta.get(u), int | float)}
+    usage, cost = step_cost(step, registry, context.prices, used)
     params = step.params_value()
     Ledger(Path(context.store) / LEDGER_FILE).record(
         step=step.id,

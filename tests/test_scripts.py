@@ -277,3 +277,82 @@ def test_takes_and_pick_from_the_command_line(tmp_path: Path) -> None:
     missing = filmkit("pick", "chat", "7")
     assert missing.returncode == 2 and "no take 7" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+CORPUS = "\n".join(
+    f"{who} waited {n} days for the {thing}."
+    for who in ("I", "She", "He", "We")
+    for n in ("two", "three", "nine", "many")
+    for thing in ("door", "desk", "number", "clock")
+)
+
+
+def test_a_trained_model_is_a_cached_step_and_sampling_params_never_retrain(
+    tmp_path: Path,
+) -> None:
+    tiny_lstm = {
+        "backend": "script/lstm",
+        "params": {"corpus": "corpus.txt", "hidden": 16, "training_steps": 4, "batch": 4},
+    }
+    film = TINY_FILM.replace("scenes:\n", SCRIPTS + "scenes:\n").replace(
+        "{backend: script/verse}", json.dumps(tiny_lstm)
+    )
+    root = write_project(tmp_path, film=film)
+    (root / "corpus.txt").write_text(CORPUS + "\n")
+    project = Project(root)
+    first = project.takes("chat")
+    assert len(first) == 3 and all(t.text.startswith("BO\n") for t in first)
+    assert [t.text for t in project.takes("chat")] == [t.text for t in first]
+    film_yaml = root / "film.yaml"
+    film_yaml.write_text(film_yaml.read_text().replace('"batch": 4', '"batch": 4, "top_k": 3'))
+    runs: list[tuple[str, str]] = []
+
+    class Events:
+        def planned(self, count: int) -> None: ...
+        def started(self, step: object) -> None: ...
+        def failed(self, step: object, message: str) -> None: ...
+        def finished(self, step: object, record: dict) -> None:
+            runs.append((record["step"], record["status"]))
+
+    Project(root).takes("chat", events=Events())
+    statuses = dict(runs)
+    assert statuses["script:chat/1"] == "ran"
+    assert statuses["model:chat"] in ("cached", "restored"), "not trained again"
+
+
+def test_the_ledger_keeps_the_tokens_a_paid_model_really_used(
+    tmp_path: Path, openai_server
+) -> None:
+    from filmkit.generators.script.openai_text import OpenAIScript
+    from filmkit.store.ledger import LEDGER_FILE, Ledger
+    from tests.servers import Reply
+
+    take = "BO\nIs it?\n\nADA\nIt is.\n"
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": i, "message": {"role": "assistant", "content": take}, "finish_reason": "stop"}
+            for i in range(3)
+        ],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 2000, "total_tokens": 3000},
+    }
+    openai_server.script(
+        Reply(200, json.dumps(body).encode(), {"content-type": "application/json"})
+    )
+    film = TINY_FILM.replace("scenes:\n", SCRIPTS + "scenes:\n").replace(
+        "{backend: script/verse}", "{backend: script/openai}"
+    )
+    root = write_project(tmp_path, film=film)
+    registry = Registry({**fake_registry().targets(), "script/openai": OpenAIScript})
+    takes = Project(root, registry).takes("chat")
+    assert [t.text for t in takes] == [take] * 3
+    sent = openai_server.requests[0].json()
+    assert sent["n"] == 3 and "Is this the queue?" in json.dumps(sent["messages"])
+    (row,) = Ledger(root / ".filmkit" / LEDGER_FILE).rows()
+    assert (row["usage"]["input_tokens"], row["usage"]["output_tokens"]) == (1000, 2000)
+    prices = OpenAIScript.prices
+    expected = 1000 * prices["input_tokens"] + 2000 * prices["output_tokens"]
+    assert row["cost_usd"] == pytest.approx(expected)

@@ -39,12 +39,16 @@ class BackendCost:
 
 
 def step_cost(
-    step: Step, registry: Registry, overrides: Mapping[str, Mapping[str, float]]
+    step: Step,
+    registry: Registry,
+    overrides: Mapping[str, Mapping[str, float]],
+    used: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], float]:
-    """Estimated usage and USD cost of running one generator step once."""
+    """Usage and USD cost of running one generator step once: estimated, or from what the
+    backend reported it ``used`` (unit by unit; the estimate fills the rest)."""
     backend = registry.get(step.action)
     params = backend.Params.model_validate(step.params_value())
-    usage = backend.usage(step.request_value(), params)
+    usage = {**backend.usage(step.request_value(), params), **(used or {})}
     prices = {**backend.price_list(params), **overrides.get(step.action, {})}
     return usage, sum(prices.get(unit, 0.0) * amount for unit, amount in usage.items())
 
