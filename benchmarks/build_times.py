@@ -85,9 +85,11 @@ def make_example(root: Path) -> Path:
     """Copy the repository's example film into ``root``; returns the file to edit."""
     root.mkdir(parents=True)
     shutil.copy(REPO / "film.yaml", root / "film.yaml")
-    shutil.copytree(REPO / "scenes", root / "scenes")
-    if (REPO / "assets").is_dir():
-        shutil.copytree(REPO / "assets", root / "assets")
+    shutil.copy(REPO / "film.lock", root / "film.lock")
+    # The picked takes of the film's script steps: without them a build writes takes.
+    for folder in ("scenes", "scripts", "assets"):
+        if (REPO / folder).is_dir():
+            shutil.copytree(REPO / folder, root / folder)
     return root / "scenes" / "02-numbers.yaml"
 
 

@@ -173,9 +173,12 @@ def explain(step: Step, entry: LockEntry | None, digests: Mapping[str, str]) -> 
     if entry.config != step.config_digest():
         return "params changed"
     if entry.request != step.request_digest():
-        return {"voice": "line text changed", "image": "prompt or size changed"}.get(
-            step.kind, "request changed"
-        )
+        reasons = {
+            "voice": "line text changed",
+            "image": "prompt or size changed",
+            "script": "prompt or brief changed",
+        }
+        return reasons.get(step.kind, "request changed")
     names = sorted(set(digests) | set(entry.inputs))
     changed = [name for name in names if entry.inputs.get(name) != digests.get(name)]
     if changed:
