@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from filmkit.errors import UsageError
 from filmkit.screenplay import export_screenplay, import_screenplay
 from filmkit.spec import fountain
 from filmkit.spec.loading import load_spec
@@ -110,7 +111,7 @@ def test_a_screenplay_imports_into_a_valid_film(tmp_path: Path) -> None:
 
 def test_import_refuses_to_overwrite_a_film(tmp_path: Path) -> None:
     root = imported(tmp_path)
-    with pytest.raises(Exception, match="film.yaml exists"):
+    with pytest.raises(UsageError, match="film.yaml exists"):
         import_screenplay(tmp_path / "bus.fountain", root)
 
 

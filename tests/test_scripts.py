@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from filmkit.errors import BuildError, SpecError
+from filmkit.errors import BuildError, SpecError, UsageError
 from filmkit.generators.registry import Registry
 from filmkit.plan.scripts import compile_takes
 from filmkit.project import Project
@@ -174,9 +174,9 @@ def test_frozen_refuses_to_write_takes_and_names_the_script(chat: Path) -> None:
 
 def test_pick_of_a_missing_take_or_script_is_a_clear_error(chat: Path) -> None:
     project = Project(chat, fake_registry())
-    with pytest.raises(Exception, match=r"no take 9 \(takes 1-3\)"):
+    with pytest.raises(UsageError, match=r"no take 9 \(takes 1-3\)"):
         project.pick("chat", 9)
-    with pytest.raises(Exception, match="no script named 'chta'.*did you mean 'chat'"):
+    with pytest.raises(UsageError, match="no script named 'chta'.*did you mean 'chat'"):
         project.takes("chta")
 
 
