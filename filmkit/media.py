@@ -24,12 +24,13 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run_ffmpeg(args: list[str]) -> None:
-    """Run ffmpeg quietly; raise :class:`MediaError` with its stderr on failure."""
+def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> None:
+    """Run ffmpeg quietly (``stdin`` feeds ``pipe:0``); raise :class:`MediaError` on failure."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, input=stdin, capture_output=True)
     if proc.returncode != 0:
-        raise MediaError(f"ffmpeg failed: {proc.stderr.strip()[-2000:]}")
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        raise MediaError(f"ffmpeg failed: {stderr[-2000:]}")
 
 
 def decode_audio(path: Path, rate: int, channels: int = 2) -> bytes:

@@ -1,7 +1,9 @@
 """Loudness: measure (ITU-R BS.1770), normalise to a target, hold a true-peak ceiling.
 
-Integrated loudness comes from pyloudnorm (K-weighting and gating per
-BS.1770-4). True peak is the sample peak of the signal oversampled four
+Integrated loudness follows BS.1770-4: K-weighting (pyloudnorm's filter
+design), 400 ms blocks, absolute and relative gates. The blocks are kept as
+numbers so that stretches measured apart (the scenes) pool into one film
+loudness. True peak is the sample peak of the signal oversampled four
 times (scipy's polyphase resampler), as BS.1770 annex 2 describes. The
 ceiling is kept by a look-ahead limiter whose gain never rises above what
 the true peak in its window allows, so it cannot overshoot; it only acts on
@@ -13,7 +15,6 @@ Audio is float ``(samples, channels)``; levels are in LUFS and dBTP.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 from filmkit.lazy import numpy as np
@@ -26,8 +27,10 @@ MARGIN = 256
 HEADROOM = 0.5
 LOOKAHEAD_SECONDS = 0.004
 SMOOTH_SECONDS = 0.004
-# Loudness of silence: pyloudnorm reports -inf; keep JSON finite.
+# Loudness of silence: keep JSON finite.
 FLOOR_LUFS = -70.0
+ABSOLUTE_GATE = -70.0
+BLOCK_SECONDS = 0.4
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,46 @@ class Levels:
         return {"lufs": round(self.integrated, 2), "true_peak_dbtp": round(self.true_peak, 2)}
 
 
+def block_powers(audio: np.ndarray, rate: int) -> np.ndarray:
+    """K-weighted mean square of every 400 ms gating block (75 % overlap), channels summed.
+
+    The blocks of separate stretches of audio can be pooled and gated
+    together (:func:`gated_loudness`): that is how a film mixed scene by
+    scene gets one integrated loudness without ever being held whole.
+    """
+    from pyloudnorm import IIRfilter
+    from scipy.signal import lfilter
+
+    size, hop = round(BLOCK_SECONDS * rate), round(BLOCK_SECONDS * rate / 4)
+    if audio.shape[0] < size:
+        return np.zeros(0)
+    weighted = audio.astype(np.float64)
+    for stage in (
+        IIRfilter(4.0, 1 / math.sqrt(2), 1500.0, rate, "high_shelf"),
+        IIRfilter(0.0, 0.5, 38.0, rate, "high_pass"),
+    ):
+        weighted = lfilter(stage.b, stage.a, weighted, axis=0)
+    energy = np.concatenate([[0.0], np.cumsum(np.square(weighted).sum(axis=1))])
+    starts = np.arange(0, weighted.shape[0] - size + 1, hop)
+    return (energy[starts + size] - energy[starts]) / size
+
+
+def gated_loudness(powers: np.ndarray) -> float:
+    """Integrated loudness (LUFS) from gating-block powers, gated per BS.1770-4."""
+    powers = np.asarray(powers, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        levels = -0.691 + 10.0 * np.log10(powers)
+    audible = levels >= ABSOLUTE_GATE
+    if not audible.any():
+        return FLOOR_LUFS
+    relative = -0.691 + 10.0 * math.log10(powers[audible].mean()) - 10.0
+    value = -0.691 + 10.0 * math.log10(powers[audible & (levels > relative)].mean())
+    return max(value, FLOOR_LUFS)
+
+
 def integrated_loudness(audio: np.ndarray, rate: int) -> float:
     """Gated integrated loudness in LUFS (``FLOOR_LUFS`` for silence or very short audio)."""
-    import pyloudnorm
-
-    if audio.shape[0] < int(0.4 * rate):  # shorter than one gating block
-        return FLOOR_LUFS
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # log10(0) on silent blocks
-        value = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
-    return max(float(value), FLOOR_LUFS) if math.isfinite(value) else FLOOR_LUFS
+    return gated_loudness(block_powers(audio, rate))
 
 
 def peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
