@@ -384,16 +384,13 @@ def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> An
         from filmkit.render.speech import build_timeline
 
         return build_timeline(step.params_value(), inputs, outputs)
-    if step.kind in ("dialogue", "music", "effects", "mix"):
+    if step.kind in ("mix", "loudness", "master"):
         from filmkit.render import mix
 
-        render = {
-            "dialogue": mix.dialogue_stem,
-            "music": mix.music_stem,
-            "effects": mix.effects_stem,
-            "mix": mix.mix_audio,
-        }[step.kind]
-        return render(step.params_value(), inputs, outputs["audio"])
+        if step.kind == "loudness":
+            return mix.film_gain(step.params_value(), inputs, outputs["gain"])
+        render = mix.mix_scene if step.kind == "mix" else mix.master_scene
+        return render(step.params_value(), inputs, outputs)
     if step.kind == "cut":
         from filmkit.render.cut import cut_film
 

@@ -58,17 +58,33 @@ def test_second_build_runs_nothing(tiny: Path) -> None:
     assert CALLS == []
 
 
-SOUND_STEPS = ["cut", "mix", "stem:dialogue", "timeline"]
-ALL_SOUND = [*SOUND_STEPS, "stem:effects", "stem:music"]
+def test_a_no_op_answers_from_the_stamp_until_any_file_is_touched(tiny: Path) -> None:
+    build(tiny)
+    CALLS.clear()
+    fast = build(tiny)
+    assert {s["reason"] for s in fast.values()} == {"unchanged since the last build"}
+    # Touched, not changed: the full check runs, and finds every step in the cache.
+    scene = tiny / "scenes" / "01.yaml"
+    scene.write_text(scene.read_text())
+    os.utime(scene, ns=(time.time_ns(), time.time_ns() + 10**9))
+    checked = build(tiny)
+    assert {s["reason"] for s in checked.values()} == {"up to date"}
+    assert statuses(checked, "cached") == sorted(fast)
+    assert CALLS == []
+
+
+SOUND_STEPS = ["cut", "loudness", "master:two", "mix:two", "timeline"]
+ALL_SOUND = [*SOUND_STEPS, "master:one", "mix:one"]
 
 
 def test_editing_one_line_reruns_its_voice_its_shot_and_the_sound(tiny: Path) -> None:
     build(tiny)
     edit(tiny / "scenes" / "01.yaml", "Hello there.", "Hello, stranger.")
     report = build(tiny)
-    # The longer line moves every shot after it, so the music and effects are laid out
-    # again too, and the crossfade out of the longer shot is blended again; no other
-    # voice, face, image or shot is touched.
+    # The longer line moves every shot after it: the music that runs on into scene two
+    # plays under it from a later point, so both scenes' sound is made again, and the
+    # crossfade out of the longer shot is blended again; no other voice, face, image or
+    # shot is touched.
     changed = ["shot:one/a", "transition:two/b", "voice:one/a/1"]
     assert statuses(report, "ran") == sorted([*ALL_SOUND, *changed])
     assert report["voice:one/a/1"]["reason"] == "line text changed"
@@ -77,17 +93,21 @@ def test_editing_one_line_reruns_its_voice_its_shot_and_the_sound(tiny: Path) ->
     assert "Hello, stranger." in (tiny / "build" / "film.vtt").read_text()
 
 
-def test_a_line_that_moves_no_shot_leaves_music_and_effects_cached(tiny: Path) -> None:
+def test_a_line_that_moves_no_shot_leaves_the_other_scene_s_sound_cached(tiny: Path) -> None:
     edit(
         tiny / "scenes" / "02.yaml",
         "transition: crossfade",
         "transition: crossfade\n    duration: 4",
     )
-    build(tiny)
+    before = build(tiny)
     edit(tiny / "scenes" / "02.yaml", "Goodbye now.", "Bye now.")
     report = build(tiny)
-    assert statuses(report, "ran") == sorted([*SOUND_STEPS, "shot:two/b", "voice:two/b/1"])
-    assert report["stem:music"]["status"] == "cached"
+    # Scene one is mastered again only if the film's loudness gain moved a step.
+    gain = [r["loudness"]["meta"]["gain_db"] for r in (before, report)]
+    again = ["master:one"] if gain[0] != gain[1] else []
+    expected = [*SOUND_STEPS, *again, "shot:two/b", "voice:two/b/1"]
+    assert statuses(report, "ran") == sorted(expected)
+    assert report["mix:one"]["status"] == "cached"
 
 
 def test_same_output_stops_the_rebuild_early(tiny: Path) -> None:

@@ -69,16 +69,9 @@ def test_fit_loops_short_music_with_a_crossfade_and_cuts_long_music():
 
 
 def test_music_ducks_only_while_someone_speaks_and_only_under_its_cue():
-    clock = {
-        "duration": 10.0,
-        "shots": [
-            {"start": 0.0, "duration": 5.0, "overlap": 0.0},
-            {"start": 5.0, "duration": 5.0, "overlap": 0.0},
-        ],
-    }
-    speech = {"lines": [{"segments": [[2.0, 3.0]]}, {"segments": [[7.0, 8.0]]}]}
-    ducking = [{"first": 0, "last": 0, "fade_out": 0.0, "duck_db": -10.0}]
-    gain = 20 * np.log10(duck_gain(speech, clock, ducking, RATE))
+    speech = [[2.0, 3.0], [7.0, 8.0]]
+    ducked = [(0.0, 5.0, -10.0)]  # the cue spans the first five seconds
+    gain = 20 * np.log10(duck_gain(speech, ducked, 0, 10 * RATE, RATE))
     assert gain[int(2.5 * RATE)] == pytest.approx(-10.0, abs=0.01)
     assert gain[int(0.5 * RATE)] == pytest.approx(0.0, abs=0.01)
     assert gain[int(4.5 * RATE)] == pytest.approx(0.0, abs=0.01)
@@ -166,8 +159,10 @@ def test_music_from_a_file_is_trimmed_looped_and_faded_into_its_span(tmp_path: P
     write_project(root, film=film)
     report = build(root)
     assert not [s for s in report["steps"] if s["id"].startswith("music:")]
-    music, rate = read_wav(root / "build" / "stems" / "music.wav")
-    assert rate == 48000
+    # Each scene's stems start at its first frame: end to end, they are the film's.
+    parts = [read_wav(root / "build" / "stems" / scene / "music.wav") for scene in ("one", "two")]
+    assert {rate for _, rate in parts} == {48000}
+    music = np.concatenate([audio for audio, _ in parts])
     level = np.abs(music[:, 0]).reshape(-1, 480)[: music.shape[0] // 480].max(axis=1)
     # One second of the file loops for the whole film, at -6 dB, fading out at the end.
     # (Equal-power joins suit real music; on this pure tone they swell by up to 3 dB.)
@@ -252,8 +247,8 @@ def test_a_clipping_sound_is_reported_with_its_time(tmp_path: Path) -> None:
     write_project(root, scenes={"01.yaml": scene, "02.yaml": SCENE_TWO})
     report = build(root)
     (warning,) = [w for w in report["warnings"] if "clips" in w]
-    assert warning.startswith("mix: the effects stem clips")
-    assert "first at 0.25s" in warning
+    assert warning.startswith("mix:one: the effects stem clips")
+    assert "first at 0.25s into the scene" in warning
 
 
 SCENE_WITH_SOUND = """\

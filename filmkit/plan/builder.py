@@ -22,23 +22,27 @@ from filmkit.spec.models import Film, GeneratorConfig, GeneratorRef
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
 RENDER_VERSIONS = {
-    "render/shot": "4",
-    "render/transition": "1",
-    "render/timeline": "2",
-    "render/dialogue": "1",
-    "render/music": "1",
-    "render/effects": "1",
-    "render/mix": "5",
-    "render/cut": "5",
+    "render/shot": "5",
+    "render/transition": "2",
+    "render/timeline": "3",
+    "render/mix": "6",
+    "render/loudness": "1",
+    "render/master": "1",
+    "render/cut": "6",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),
     "transition": (("video", ".mp4"),),
     "timeline": (("shots", ".json"), ("speech", ".json"), ("srt", ".srt"), ("vtt", ".vtt")),
-    "dialogue": (("audio", ".wav"),),
-    "music": (("audio", ".wav"),),
-    "effects": (("audio", ".wav"),),
-    "mix": (("audio", ".wav"),),
+    "mix": (
+        ("audio", ".npy"),
+        ("levels", ".json"),
+        ("dialogue", ".wav"),
+        ("music", ".wav"),
+        ("effects", ".wav"),
+    ),
+    "loudness": (("gain", ".json"),),
+    "master": (("aac", ".aac"), ("levels", ".json")),
     "cut": (("film", ".mp4"),),
 }
 

@@ -4,9 +4,8 @@ The DAG, for every film::
 
     voice:<scene>/<shot>/<n> ─┬─────────────────> shot:<scene>/<shot> ─┬─> transition:… ─┐
     face:<character>, image:… ┼─────────────────> shot:…  ──────────────┴─────────────────┤
-                              └─> timeline ─┬─> stem:dialogue ─┐                          ├─> cut
-    music:<cue> ────────────────────────────┼─> stem:music ────┼─> mix ───────────────────┘
-    sound:<scene>/<shot>/<n> ───────────────┴─> stem:effects ──┘
+                              └─> timeline ─┬─> mix:<scene> ─┬─────────> master:<scene> ─┼─> cut
+    music:<cue>, sound:… ───────────────────┘                └─> loudness ─┘              │
 
 Voices, faces, sets, music and sounds are generator steps; the rest are
 render steps. A shot renders the frames it has alone; the frames it shares
@@ -14,9 +13,9 @@ with a neighbour in a crossfade go to that crossfade's ``transition`` step,
 and the cut joins them all by stream copy.
 
 ``timeline`` turns the voices' timings into the film's clock (shot starts,
-line onsets, subtitles). Shot times and speech times are separate outputs,
-so a changed line that moves no shot leaves the music and effects stems
-cached (early cutoff): only the dialogue stem and the mix run.
+line onsets, subtitles) and each scene's own clock; the sound is mixed,
+mastered and encoded per scene (:mod:`filmkit.plan.sound`), so an edit
+re-makes the sound of the scenes it touched and no other.
 
 Each generator step's params are validated against its backend's ``Params``
 here, so a bad param is reported with its spec location before anything
@@ -29,7 +28,7 @@ from pathlib import PurePosixPath
 
 from filmkit.errors import SpecError, SpecErrors
 from filmkit.generators.registry import Registry
-from filmkit.plan.builder import StepBuilder
+from filmkit.plan.sound import MIX_RATE, STEMS, SoundSteps, shot_name
 from filmkit.plan.steps import Input, Plan, SpecPath, Step
 from filmkit.spec.models import (
     FaceLayer,
@@ -43,9 +42,7 @@ from filmkit.spec.models import (
     layer_kind,
 )
 
-STEMS = ("dialogue", "music", "effects")
 FACE_FRAMES = ("image", "mouth_open", "blink")
-MIX_RATE = 48000
 
 
 def compile_plan(film: Film, registry: Registry) -> Plan:
@@ -53,12 +50,7 @@ def compile_plan(film: Film, registry: Registry) -> Plan:
     return _Compiler(film, registry).compile()
 
 
-def shot_name(scene: Scene, shot: Shot) -> str:
-    """The ``scene/shot`` name of a shot."""
-    return f"{scene.id}/{shot.id}"
-
-
-class _Compiler(StepBuilder):
+class _Compiler(SoundSteps):
     def compile(self) -> Plan:
         faces = {
             name: self._generator_step(
@@ -96,22 +88,21 @@ class _Compiler(StepBuilder):
         music = [self._music_input(m) for m in range(len(self.film.music))]
         if self.errors:
             raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
-        timeline = self._timeline_step(voices, overlaps)
-        stems = {
-            "dialogue": self._dialogue_step(timeline, voices),
-            "music": self._music_stem_step(timeline, music),
-            "effects": self._effects_step(timeline, sounds),
-        }
-        mix = self._mix_step(timeline, stems)
-        cut = self._cut_step([s for s in shots if s is not None], overlaps, mix, timeline)
+        scenes = self._scene_sounds(voices, music, sounds, overlaps)
+        timeline = self._timeline_step(voices, overlaps, scenes)
+        sound = self._sound_steps(timeline, scenes)
+        masters = sound[len(scenes) :]
+        cut = self._cut_step([s for s in shots if s is not None], overlaps, masters, timeline)
         output = PurePosixPath(self.film.output)
         products = [
             (str(output), cut.id, "film"),
             (str(output.with_suffix(".srt")), timeline.id, "srt"),
             (str(output.with_suffix(".vtt")), timeline.id, "vtt"),
         ]
-        for name, stem in stems.items():
-            products.append((str(output.parent / "stems" / f"{name}.wav"), stem.id, "audio"))
+        for scene, mix in zip(self.film.scenes, sound, strict=False):
+            for name in STEMS:
+                path = output.parent / "stems" / scene.id / f"{name}.wav"
+                products.append((str(path), mix.id, name))
         return Plan(tuple(self.steps.values()), tuple(products), tuple(self.notes))
 
     def _face_side(self) -> int:
@@ -259,127 +250,11 @@ class _Compiler(StepBuilder):
         )
         return None if step is None else Input(f"sound:{index}:{k}", step=step.id, output="audio")
 
-    def _timeline_step(self, voices: list[list[Step | None]], overlaps: list[int]) -> Step:
-        shots = []
-        inputs = []
-        for index, (scene, shot) in enumerate(self.film.shots()):
-            shots.append(
-                {
-                    "id": shot_name(scene, shot),
-                    "duration": shot.duration,
-                    "lead_in": shot.lead_in,
-                    "tail": shot.tail,
-                    "overlap": overlaps[index],
-                    "lines": [
-                        {
-                            "who": line.who,
-                            "name": self.film.characters[line.who].name,
-                            "text": line.text,
-                            "pause": line.pause,
-                        }
-                        for line in shot.spoken()
-                    ],
-                }
-            )
-            for k, voice in enumerate(voices[index]):
-                assert voice is not None
-                inputs.append(Input(f"timings:{index}:{k}", step=voice.id, output="timings"))
-        params = {
-            "fps": self.film.fps,
-            "shots": shots,
-            "reading_speed": self.film.subtitles.reading_speed,
-            "checks": self.film.checks,
-        }
-        return self._render_step("timeline", "timeline", params, inputs, (), "film timeline")
-
-    def _dialogue_step(self, timeline: Step, voices: list[list[Step | None]]) -> Step:
-        inputs = [Input("speech", step=timeline.id, output="speech")]
-        for index, lines in enumerate(voices):
-            for k, voice in enumerate(lines):
-                assert voice is not None
-                inputs.append(Input(f"line:{index}:{k}", step=voice.id, output="audio"))
-        params = {"rate": MIX_RATE}
-        return self._render_step("stem:dialogue", "dialogue", params, inputs, (), "dialogue stem")
-
-    def _music_stem_step(self, timeline: Step, music: list[Input | None]) -> Step:
-        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
-        inputs = [Input("shots", step=timeline.id, output="shots")]
-        cues = []
-        for cue, source in zip(self.film.music, music, strict=True):
-            assert source is not None
-            inputs.append(source)
-            cues.append(
-                {
-                    "id": cue.id,
-                    "first": names.index(cue.start),
-                    "last": names.index(cue.end or cue.start),
-                    "gain_db": cue.gain_db,
-                    "fade_in": cue.fade_in,
-                    "fade_out": cue.fade_out,
-                    "trim": list(cue.trim) if cue.trim else None,
-                    "loop": cue.loop,
-                }
-            )
-        params = {"rate": MIX_RATE, "cues": cues}
-        return self._render_step("stem:music", "music", params, inputs, ("music",), "music stem")
-
-    def _effects_step(self, timeline: Step, sounds: list[list[Input | None]]) -> Step:
-        inputs = [Input("shots", step=timeline.id, output="shots")]
-        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
-        placed = []
-        for index, (_scene, shot) in enumerate(self.film.shots()):
-            for k, (sound, source) in enumerate(zip(shot.sounds, sounds[index], strict=True)):
-                assert source is not None
-                inputs.append(source)
-                placed.append(
-                    {
-                        "shot": index,
-                        "index": k,
-                        "until": names.index(sound.until) if sound.until else index,
-                        "at": sound.at,
-                        "gain_db": sound.gain_db,
-                        "loop": sound.loop,
-                        "fade_in": sound.fade_in,
-                        "fade_out": sound.fade_out,
-                    }
-                )
-        params = {"rate": MIX_RATE, "sounds": placed}
-        return self._render_step("stem:effects", "effects", params, inputs, (), "effects stem")
-
-    def _mix_step(self, timeline: Step, stems: dict[str, Step]) -> Step:
-        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
-        inputs = [
-            Input("shots", step=timeline.id, output="shots"),
-            Input("speech", step=timeline.id, output="speech"),
-        ]
-        inputs += [
-            Input(f"stem:{name}", step=stem.id, output="audio") for name, stem in stems.items()
-        ]
-        sound = self.film.sound
-        params = {
-            "rate": MIX_RATE,
-            "loudness": sound.loudness,
-            "true_peak": sound.true_peak,
-            "gains": {
-                "dialogue": sound.dialogue_db,
-                "music": sound.music_db,
-                "effects": sound.effects_db,
-            },
-            "ducking": [
-                {
-                    "first": names.index(cue.start),
-                    "last": names.index(cue.end or cue.start),
-                    "fade_out": cue.fade_out,
-                    "duck_db": cue.duck_db,
-                }
-                for cue in self.film.music
-            ],
-            "checks": self.film.checks,
-        }
-        return self._render_step("mix", "mix", params, inputs, ("sound",), "sound mix")
-
-    def _cut_step(self, shots: list[Step], overlaps: list[int], mix: Step, timeline: Step) -> Step:
-        """The film: every shot's own frames and every crossfade, joined in order."""
+    def _cut_step(
+        self, shots: list[Step], overlaps: list[int], masters: list[Step], timeline: Step
+    ) -> Step:
+        """The film: every shot's own frames and every crossfade, joined in order,
+        with every scene's encoded sound."""
         inputs = []
         names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
         for index, shot in enumerate(shots):
@@ -388,12 +263,16 @@ class _Compiler(StepBuilder):
                 inputs.append(Input(f"segment{len(inputs)}", step=blend.id, output="video"))
             inputs.append(Input(f"segment{len(inputs)}", step=shot.id, output="video"))
         segments = len(inputs)
-        inputs.append(Input("audio", step=mix.id, output="audio"))
+        for u, master in enumerate(masters):
+            inputs.append(Input(f"aac{u}", step=master.id, output="aac"))
+            inputs.append(Input(f"levels{u}", step=master.id, output="levels"))
         inputs.append(Input("shots", step=timeline.id, output="shots"))
         params = {
             "fps": self.film.fps,
             "title": self.film.title,
             "segments": segments,
+            "scenes": [first for first, _last in self._scene_spans()],
+            "rate": MIX_RATE,
             "loudness": self.film.sound.loudness,
             "true_peak": self.film.sound.true_peak,
             "checks": self.film.checks,

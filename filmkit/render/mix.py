@@ -1,9 +1,20 @@
-"""The sound of the film: three stems (dialogue, music, effects) and the master mix.
+"""The sound of the film, scene by scene: stems, mix, loudness, master.
 
-Each stem is its own cached step, laid out on the clock the timeline step
-wrote; the mix reads the three stems and the speech timeline, ducks the
-music under the speech, applies the stem gains, normalises the loudness to
-the film's target and keeps the true peak under its ceiling.
+Sound is made per scene so that its cost follows the change, like the
+picture's: an edit re-mixes and re-encodes the scenes whose sound it
+changed, never the whole film.
+
+* ``mix:<scene>`` lays out the scene's dialogue, music and effects stems on
+  the scene's own clock (from the timeline), ducks the music under the
+  speech and balances the stems; it records the scene's loudness blocks.
+* ``loudness`` pools every scene's blocks into the film's integrated
+  loudness (BS.1770 gating over the whole film) and sets one gain.
+* ``master:<scene>`` applies that gain, holds the true peak under the
+  ceiling and encodes the scene as AAC; the cut joins the scenes' AAC
+  without re-encoding (:mod:`filmkit.render.aac`).
+
+A cue or an ambience that runs across scenes is rendered in each scene it
+reaches, from its own start: a scene takes only its stretch of it.
 
 Audio is float32 numpy ``(samples, 2)`` at the mix rate, so gains, ducking
 curves and the limiter work without rounding to 16 bits between stages.
@@ -24,13 +35,15 @@ from typing import Any
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
 from filmkit.media import read_wav, run_ffmpeg, write_wav
-from filmkit.render import loudness
+from filmkit.render import aac, loudness
 from filmkit.render.checks import settle
 
 DUCK_ATTACK = 0.12
 DUCK_RELEASE = 0.45
 LOOP_CROSSFADE = 1.0
 CLIP_LEVEL = 0.999
+# The film's loudness gain moves in steps this big (dB).
+GAIN_STEP = 0.25
 
 
 def load_audio(path: Path, rate: int) -> np.ndarray:
@@ -66,6 +79,11 @@ def _samples(seconds: float, rate: int) -> int:
     return max(0, round(seconds * rate))
 
 
+def _at(seconds: float, rate: int) -> int:
+    """A time in samples; before the scene's start it is negative."""
+    return round(seconds * rate)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -78,162 +96,241 @@ def place(bed: np.ndarray, audio: np.ndarray, at: int) -> None:
     bed[at:end] += audio[: end - at]
 
 
-def fades(audio: np.ndarray, rate: int, fade_in: float, fade_out: float) -> np.ndarray:
-    """Equal-power fades at both ends."""
-    audio = audio.copy()
+def fitted(
+    audio: np.ndarray,
+    length: int,
+    rate: int,
+    *,
+    loop: bool,
+    fade_in: float = 0.0,
+    fade_out: float = 0.0,
+    first: int = 0,
+    count: int | None = None,
+) -> np.ndarray:
+    """Samples ``first`` to ``first + count`` of ``audio`` fitted to ``length`` samples.
+
+    Fitting cuts ``audio`` at ``length``, or loops it with a crossfade at each
+    seam when it is shorter and ``loop`` is set; equal-power fades shape both
+    ends of the fitted sound. Only the samples asked for are computed, so a
+    scene can take its stretch of a long cue without the cue being built
+    whole; outside the fitted sound the result is silence.
+    """
+    looping = loop and audio.shape[0] < length and audio.shape[0] >= rate // 2
+    end = length if looping else min(length, audio.shape[0])
+    count = end - first if count is None else count
+    out = np.zeros((max(count, 0), audio.shape[1]), dtype=np.float32)
+    at = np.arange(max(first, 0), min(first + count, end))
+    if at.size == 0:
+        return out
+    if looping:
+        overlap = min(_samples(LOOP_CROSSFADE, rate), audio.shape[0] // 4)
+        period = audio.shape[0] - overlap
+        offset = at % period
+        values = audio[offset].astype(np.float32)
+        seam = (at >= period) & (offset < overlap)
+        rise = np.sin(offset[seam] / max(overlap - 1, 1) * (np.pi / 2))[:, None]
+        fall = np.sin((overlap - 1 - offset[seam]) / max(overlap - 1, 1) * (np.pi / 2))[:, None]
+        values[seam] = audio[offset[seam]] * rise + audio[period + offset[seam]] * fall
+    else:
+        values = audio[at].astype(np.float32)
     for seconds, head in ((fade_in, True), (fade_out, False)):
-        n = min(_samples(seconds, rate), audio.shape[0])
-        if n:
-            ramp = np.sin(np.linspace(0.0, np.pi / 2, n, dtype=np.float32))
-            if head:
-                audio[:n] *= ramp[:, None]
-            else:
-                audio[-n:] *= ramp[::-1, None]
-    return audio
+        n = min(_samples(seconds, rate), end)
+        if n > 1:
+            into = at if head else end - 1 - at
+            ramp = np.sin(np.clip(into / (n - 1), 0.0, 1.0) * (np.pi / 2))
+            values *= ramp.astype(np.float32)[:, None]
+    out[at - first] = values
+    return out
 
 
 def fit(audio: np.ndarray, length: int, rate: int, *, loop: bool) -> np.ndarray:
-    """Cut ``audio`` to ``length`` samples; loop it with crossfades when it is shorter."""
-    if audio.shape[0] >= length or not loop or audio.shape[0] < rate // 2:
-        return audio[:length]
-    overlap = min(_samples(LOOP_CROSSFADE, rate), audio.shape[0] // 4)
-    ramp = np.sin(np.linspace(0.0, np.pi / 2, overlap, dtype=np.float32))[:, None]
-    out = audio.copy()
-    while out.shape[0] < length:
-        joined = out[-overlap:] * ramp[::-1] + audio[:overlap] * ramp
-        out = np.concatenate([out[:-overlap], joined, audio[overlap:]])
-    return out[:length]
+    """``audio`` cut to ``length`` samples, or looped with crossfades when it is shorter."""
+    return fitted(audio, length, rate, loop=loop)
 
 
-# -- stems -----------------------------------------------------------------
-
-
-def dialogue_stem(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Every line at its place on the film clock."""
-    rate = params["rate"]
-    speech = _read_json(inputs["speech"])
-    bed = np.zeros((_samples(speech["duration"], rate), 2), dtype=np.float32)
-    for line in speech["lines"]:
-        audio = load_audio(inputs[f"line:{line['shot']}:{line['line']}"], rate)
-        place(bed, audio, _samples(line["start"], rate))
-    write_wav(out, bed, rate)
-    return {"lines": len(speech["lines"]), **_stem_facts(bed, rate)}
-
-
-def music_stem(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Every cue over its span of shots: fitted, faded, at its gain; cues crossfade."""
-    rate = params["rate"]
-    clock = _read_json(inputs["shots"])
-    total = _samples(clock["duration"], rate)
-    bed = np.zeros((total, 2), dtype=np.float32)
-    for cue in params["cues"]:
-        audio = load_audio(inputs[f"cue:{cue['id']}"], rate)
-        if cue["trim"]:
-            audio = audio[_samples(cue["trim"][0], rate) : _samples(cue["trim"][1], rate)]
-        start, end = cue_span(clock, cue)
-        length = min(_samples(end, rate), total) - _samples(start, rate)
-        audio = fit(audio, length, rate, loop=cue["loop"])
-        audio = fades(audio, rate, cue["fade_in"], cue["fade_out"])
-        place(bed, audio * np.float32(10 ** (cue["gain_db"] / 20)), _samples(start, rate))
-    write_wav(out, bed, rate)
-    return {"cues": len(params["cues"]), **_stem_facts(bed, rate)}
-
-
-def effects_stem(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Every sound effect and ambience at its place in its shot."""
-    rate = params["rate"]
-    clock = _read_json(inputs["shots"])
-    bed = np.zeros((_samples(clock["duration"], rate), 2), dtype=np.float32)
-    for sound in params["sounds"]:
-        shot, last = clock["shots"][sound["shot"]], clock["shots"][sound["until"]]
-        start = shot["start"] + sound["at"]
-        audio = load_audio(inputs[f"sound:{sound['shot']}:{sound['index']}"], rate)
-        end = last["start"] + last["duration"]
-        if sound["loop"]:
-            audio = fit(audio, _samples(end - start, rate), rate, loop=True)
-        elif sound["until"] != sound["shot"]:
-            audio = audio[: _samples(end - start, rate)]
-        audio = fades(audio, rate, sound["fade_in"], sound["fade_out"])
-        place(bed, audio * np.float32(10 ** (sound["gain_db"] / 20)), _samples(start, rate))
-    write_wav(out, bed, rate)
-    return {"sounds": len(params["sounds"]), **_stem_facts(bed, rate)}
-
-
-def cue_span(clock: dict[str, Any], cue: dict[str, Any]) -> tuple[float, float]:
-    """Where a cue plays: its first shot's start to its last shot's end plus its fade-out."""
-    first, last = clock["shots"][cue["first"]], clock["shots"][cue["last"]]
-    end = min(last["start"] + last["duration"] + cue["fade_out"], clock["duration"])
-    return first["start"], end
-
-
-def _stem_facts(audio: np.ndarray, rate: int) -> dict[str, Any]:
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    return {
-        "duration": round(audio.shape[0] / rate, 6),
-        "peak_dbfs": round(20 * math.log10(peak), 2) if peak > 0 else None,
-    }
-
-
-# -- the master mix ----------------------------------------------------------
+# -- a scene's sound ---------------------------------------------------------
 
 
 def duck_gain(
-    speech: dict[str, Any], clock: dict[str, Any], ducking: list[dict[str, Any]], rate: int
+    speech: list[list[float]],
+    ducked: list[tuple[float, float, float]],
+    first: int,
+    count: int,
+    rate: int,
 ) -> np.ndarray:
-    """Per-sample gain for the music: each cue's ``duck_db`` while anyone speaks.
+    """Per-sample gain for the music over samples ``first`` to ``first + count``.
 
-    The speech segments (runs of audible speech) switch ducking on, widened by
+    ``ducked`` gives each cue's span (seconds) and its ``duck_db``; while
+    anyone speaks (``speech``: audible segments, seconds) the music under
+    those cues dips by that much. The segments switch ducking on, widened by
     the attack before and the release after, then smoothed into ramps so the
-    score breathes rather than jumps.
+    score breathes rather than jumps. The curve is computed with a second's
+    margin either side, so neighbouring scenes agree where they meet.
     """
-    total = _samples(clock["duration"], rate)
+    from scipy.ndimage import uniform_filter1d
+
+    margin = rate
+    start, total = first - margin, count + 2 * margin
     depth = np.zeros(total, dtype=np.float32)
-    for cue in ducking:
-        start, end = cue_span(clock, cue)
-        depth[_samples(start, rate) : _samples(end, rate)] = cue["duck_db"]
+    for begin, end, duck_db in ducked:
+        depth[max(0, _at(begin, rate) - start) : max(0, _at(end, rate) - start)] = duck_db
     speaking = np.zeros(total, dtype=np.float32)
-    for line in speech["lines"]:
-        for start, end in line["segments"]:
-            first = max(0, math.ceil((start - DUCK_ATTACK) * rate))
-            last = min(total, math.ceil((end + DUCK_RELEASE) * rate))
-            speaking[first:last] = 1.0
-    if total:
-        from scipy.ndimage import uniform_filter1d
-
-        speaking = uniform_filter1d(speaking, size=max(1, int(DUCK_ATTACK * rate)), mode="nearest")
-    return (10 ** (depth * speaking / 20)).astype(np.float32)
+    for begin, end in speech:
+        low = max(0, math.ceil((begin - DUCK_ATTACK) * rate) - start)
+        high = min(total, math.ceil((end + DUCK_RELEASE) * rate) - start)
+        speaking[low:high] = 1.0
+    speaking = uniform_filter1d(speaking, size=max(1, int(DUCK_ATTACK * rate)), mode="nearest")
+    gain = (10 ** (depth * speaking / 20)).astype(np.float32)
+    return gain[margin : margin + count]
 
 
-def mix_audio(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Duck, balance and sum the stems, then meet the loudness target and peak ceiling."""
+def mix_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str, Path]) -> dict:
+    """One scene's sound: its dialogue, music and effects stems, ducked and balanced.
+
+    Everything is placed relative to the scene's first frame (``clock``, from
+    the timeline), over the scene plus the few AAC frames past its end that
+    the cut may need (:func:`filmkit.render.aac.window`). Writes the mix as
+    float samples, the stems as WAV, and the gating-block powers the film's
+    loudness is computed from.
+    """
     rate = params["rate"]
-    clock = _read_json(inputs["shots"])
-    speech = _read_json(inputs["speech"])
-    stems = {name: load_audio(inputs[f"stem:{name}"], rate) for name in params["gains"]}
+    clock = _read_json(inputs["clock"])
+    shots = {int(i): (start, duration) for i, start, duration in clock["shots"]}
+    own = _samples(clock["length"], rate)
+    count = aac.window(own)
+    stems = {name: np.zeros((count, 2), dtype=np.float32) for name in ("dialogue", "music")}
+    stems["effects"] = np.zeros((count, 2), dtype=np.float32)
+    for shot, line, start, _segments in clock["lines"]:
+        name = f"line:{shot}:{line}"
+        if name in inputs:
+            audio = load_audio(inputs[name], rate)
+            at = _at(start, rate)
+            place(stems["dialogue"], audio[max(0, -at) :], max(0, at))
+    ducked = []
+    for cue in params["cues"]:
+        begin = shots[cue["first"]][0]
+        end = sum(shots[cue["last"]]) + cue["fade_out"]
+        if params["last"]:
+            end = min(end, clock["length"])
+        audio = load_audio(inputs[f"cue:{cue['id']}"], rate)
+        if cue["trim"]:
+            audio = audio[_samples(cue["trim"][0], rate) : _samples(cue["trim"][1], rate)]
+        length = _at(end, rate) - _at(begin, rate)
+        stretch = fitted(
+            audio,
+            length,
+            rate,
+            loop=cue["loop"],
+            fade_in=cue["fade_in"],
+            fade_out=cue["fade_out"],
+            first=-_at(begin, rate),
+            count=count,
+        )
+        stems["music"] += stretch * np.float32(10 ** (cue["gain_db"] / 20))
+        ducked.append((begin, end, cue["duck_db"]))
+    for sound in params["sounds"]:
+        stems["effects"] += _effect(
+            sound, shots, inputs, rate, count, clock["length"] if params["last"] else None
+        )
+    speech = [seg for *_, segments in clock["lines"] for seg in segments]
+    music = stems["music"] * duck_gain(speech, ducked, 0, count, rate)[:, None]
+    gains = {name: np.float32(10 ** (db / 20)) for name, db in params["gains"].items()}
+    mixed = stems["dialogue"] * gains["dialogue"] + music * gains["music"]
+    mixed += stems["effects"] * gains["effects"]
+    np.save(outputs["audio"], mixed, allow_pickle=False)
     problems = []
     for name, audio in stems.items():
-        clipped = np.flatnonzero(loudness.magnitude(audio) >= CLIP_LEVEL)
+        write_wav(outputs[name], audio[:own], rate)
+        clipped = np.flatnonzero(loudness.magnitude(audio[:own]) >= CLIP_LEVEL)
         if clipped.size:
             problems.append(
                 f"the {name} stem clips ({clipped.size} samples, first at "
-                f"{clipped[0] / rate:.2f}s): lower its level (gain_db) at that point"
+                f"{clipped[0] / rate:.2f}s into the scene): lower its level (gain_db) there"
             )
-    total = min(a.shape[0] for a in stems.values())
-    stems["music"] = (
-        stems["music"][:total] * duck_gain(speech, clock, params["ducking"], rate)[:total, None]
+    powers = loudness.block_powers(mixed[:own], rate)
+    _write_json(outputs["levels"], {"samples": own, "blocks": powers.tolist()})
+    meta = {"duration": round(own / rate, 6), "lufs": round(loudness.gated_loudness(powers), 2)}
+    return meta | settle(problems, params["checks"], "the scene's sound")
+
+
+def _effect(
+    sound: dict[str, Any],
+    shots: dict[int, tuple[float, float]],
+    inputs: dict[str, Path],
+    rate: int,
+    count: int,
+    film_end: float | None,
+) -> np.ndarray:
+    """One sound effect or ambience over the scene's window.
+
+    It starts ``at`` seconds into its shot and plays to its own end, or loops
+    or is cut at the end of its ``until`` shot; it never plays past the end of
+    its last scene (or of the film).
+    """
+    start = shots[sound["shot"]][0] + sound["at"]
+    audio = load_audio(inputs[f"sound:{sound['shot']}:{sound['index']}"], rate)
+    limit = sum(shots[sound["scene_end"]])
+    if sound["loop"] or sound["until"] != sound["shot"]:
+        limit = min(limit, sum(shots[sound["until"]]))
+    if film_end is not None:
+        limit = min(limit, film_end)
+    length = _at(limit, rate) - _at(start, rate)
+    if not sound["loop"]:
+        length = min(length, audio.shape[0])
+    stretch = fitted(
+        audio,
+        length,
+        rate,
+        loop=sound["loop"],
+        fade_in=sound["fade_in"],
+        fade_out=sound["fade_out"],
+        first=-_at(start, rate),
+        count=count,
     )
-    mix = np.zeros((total, 2), dtype=np.float64)
-    for name, audio in stems.items():
-        mix += audio[:total] * 10 ** (params["gains"][name] / 20)
-    before = loudness.integrated_loudness(mix, rate)
+    return stretch * np.float32(10 ** (sound["gain_db"] / 20))
+
+
+# -- the film's loudness and each scene's master ------------------------------
+
+
+def film_gain(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
+    """The one gain that brings the film to its loudness target, from every scene's blocks.
+
+    The gain is held to steps of ``GAIN_STEP`` dB: an edit that moves the
+    film's loudness by a hundredth of a LU does not change the gain, so the
+    scenes it did not touch are not mastered and encoded again.
+    """
+    powers = np.concatenate(
+        [np.asarray(_read_json(inputs[f"levels{u}"])["blocks"]) for u in range(params["scenes"])]
+    )
+    before = loudness.gated_loudness(powers)
+    gain = 0.0
+    if before > loudness.FLOOR_LUFS:
+        gain = round((params["loudness"] - before) / GAIN_STEP) * GAIN_STEP
+    _write_json(out, {"gain_db": gain})
+    return {"lufs_before": round(before, 2), "gain_db": gain}
+
+
+def master_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str, Path]) -> dict:
+    """A scene's mix at the film's gain, under the true-peak ceiling, encoded as AAC."""
+    rate = params["rate"]
+    mixed = np.load(inputs["audio"], allow_pickle=False)
+    own = _read_json(inputs["levels"])["samples"]
+    gain = _read_json(inputs["gain"])["gain_db"]
     # A little headroom under the ceiling: AAC encoding adds a few tenths of a dB.
-    mix, gain = loudness.normalise(mix, rate, params["loudness"], params["true_peak"] - 0.5)
-    levels = loudness.measure(mix, rate)
-    write_wav(out, mix, rate)
-    meta = {
-        "duration": round(total / rate, 6),
-        "lufs_before": round(before, 2),
-        "gain_db": round(gain, 2),
-        **levels.as_meta(),
+    mastered = loudness.limit(
+        mixed * np.float32(10 ** (gain / 20)), rate, params["true_peak"] - 0.5
+    )
+    aac.encode(mastered, rate, outputs["aac"])
+    powers = loudness.block_powers(mastered[:own], rate)
+    peak = loudness.true_peak(mastered[:own])
+    _write_json(outputs["levels"], {"samples": own, "blocks": powers.tolist(), "true_peak": peak})
+    return {
+        "gain_db": gain,
+        "lufs": round(loudness.gated_loudness(powers), 2),
+        "true_peak_dbtp": round(peak, 2),
     }
-    return meta | settle(problems, params["checks"], "the mix")
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")

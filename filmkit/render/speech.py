@@ -1,16 +1,17 @@
 """The timeline step: the voices' timings become the film's clock and its subtitles.
 
 Reads each line's timings file (duration, onset, offset, speech segments)
-and writes four outputs:
+and writes:
 
 * ``shots``: every shot's start, duration and overlap, and the film's length;
 * ``speech``: every line on the film clock: where its audio starts, where
   the speech is audible (onset, offset) and its speech segments;
 * ``srt`` and ``vtt``: subtitles whose cues start at the voice onsets.
 
-Keeping ``shots`` apart from ``speech`` is what lets a re-voiced line leave
-the music and effects stems alone: they read only ``shots``, whose bytes do
-not change unless a shot moves.
+and one ``scene<u>`` clock per scene (:func:`scene_clock`): the scene's
+length and the shots and lines its sound needs, from the scene's first
+frame. A scene's mix reads only its own clock, so an edit that moves the
+scenes after it leaves their sound cached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from filmkit.errors import BuildError
 from filmkit.generators.voice.shaping import read_timings
 from filmkit.render.checks import settle
 from filmkit.render.timeline import (
+    ShotTiming,
     TimelineError,
     film_timeline,
     format_srt,
@@ -92,6 +94,14 @@ def build_timeline(
     outputs["speech"].write_text(
         json.dumps({"duration": total, "lines": lines}, sort_keys=True), encoding="utf-8"
     )
+    for u, scene in enumerate(params["scenes"]):
+        outputs[f"scene{u}"].write_text(
+            json.dumps(
+                scene_clock(scene, params["scenes"], timings, voices, params["fps"]),
+                sort_keys=True,
+            ),
+            encoding="utf-8",
+        )
     voiced = [[(v["onset"], v["offset"]) for v in shot_voices] for shot_voices in voices]
     cues = subtitle_cues(shots, timings, voiced)
     outputs["srt"].write_text(format_srt(cues), encoding="utf-8")
@@ -107,6 +117,41 @@ def build_timeline(
             )
     meta = {"duration": round(total, 6), "lines": len(lines), "subtitles": len(cues)}
     return meta | settle(problems, params["checks"], "the subtitles")
+
+
+def scene_clock(
+    scene: dict[str, Any],
+    scenes: list[dict[str, Any]],
+    timings: list[ShotTiming],
+    voices: list[list[dict[str, Any]]],
+    fps: int,
+) -> dict[str, Any]:
+    """A scene's clock, relative to its first frame: what its sound is laid out on.
+
+    Its length runs to the next scene's first frame (or the film's end); the
+    shots its sounds refer to and the lines near it are given from the scene's
+    own start, so nothing here moves when an earlier scene grows or shrinks.
+    Times are taken apart in whole frames first, so those bytes are exactly
+    the same whatever the scene's place in the film.
+    """
+
+    def since(seconds: float) -> float:
+        return (round(seconds * fps) - round(timings[scene["first"]].start * fps)) / fps
+
+    following = [s["first"] for s in scenes if s["first"] > scene["first"]]
+    end = timings[min(following)].start if following else timings[-1].end
+    lines = []
+    for i in scene["speech"]:
+        timing = timings[i]
+        for k, voice in enumerate(voices[i]):
+            start = since(timing.start) + timing.line_offsets[k]
+            segments = [[start + s["start"], start + s["end"]] for s in voice["segments"]]
+            lines.append([i, k, start, segments])
+    return {
+        "length": since(end),
+        "shots": [[i, since(timings[i].start), timings[i].duration] for i in scene["shots"]],
+        "lines": lines,
+    }
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -1,0 +1,236 @@
+"""Compositor benchmark: a three-layer 720p shot, composited and encoded.
+
+A 5 s shot at 1280x720, 24 fps, encoded with x264 ``ultrafast``: a picture
+zooming and panning (Ken Burns), a translucent RGBA picture (opacity 0.6)
+sliding across its box, and a title. The pictures are synthetic PNGs written
+to a temporary folder and the shot is a real shot's params, so row (b) goes
+through the real :class:`~filmkit.render.frames.ShotFrames`. Rows:
+
+(a) raw encoder: the same frames, composited beforehand and held in memory,
+    fed straight to the frame writer: the ceiling for (b);
+(b) filmkit: the compositor (its set-up included) feeding the frame writer;
+(c) moviepy, naively: a ``CompositeVideoClip`` of the same three layers (the
+    picture resized per frame by a function of time, the overlay moved by a
+    position function) written with ``write_videofile``.
+
+    python benchmarks/compositor.py
+    python benchmarks/compositor.py --seconds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from filmkit.render.cut import encode
+from filmkit.render.frames import ShotFrames
+from filmkit.render.text import default_font
+
+SIZE = (1280, 720)
+FPS = 24
+PRESET = "ultrafast"
+TITLE = "Now Serving"
+LAYER = {
+    "fit": "cover",
+    "scale": 1.0,
+    "position": (0.5, 0.5),
+    "anchor": (0.5, 0.5),
+    "opacity": 1.0,
+    "start": 0.0,
+    "end": None,
+    "fade_in": 0.0,
+    "fade_out": 0.0,
+    "move": None,
+}
+
+
+def write_pictures(folder: Path) -> dict[str, Path]:
+    """A 1600x900 opaque background and a 960x540 translucent overlay, as PNG files."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:900, 0:1600]
+    background = np.dstack([x * 255 // 1600, y * 255 // 900, (x + y) * 255 // 2500])
+    picture = Image.fromarray(background.astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(40):
+        cx, cy, r = rng.integers(0, 1600), rng.integers(0, 900), rng.integers(20, 120)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour, outline=(0, 0, 0), width=3)
+    paths = {"layer0": folder / "background.png", "layer1": folder / "overlay.png"}
+    picture.filter(ImageFilter.GaussianBlur(1)).save(paths["layer0"])
+    overlay = Image.new("RGBA", (960, 540), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    draw.rounded_rectangle((330, 120, 630, 420), radius=60, fill=(250, 240, 200, 220))
+    draw.ellipse((420, 210, 540, 330), fill=(200, 40, 40, 255))
+    overlay.filter(ImageFilter.GaussianBlur(4)).save(paths["layer1"])
+    return paths
+
+
+def shot_params(seconds: float) -> dict[str, Any]:
+    """The shot: Ken Burns background, sliding translucent overlay, title."""
+    background = {
+        **LAYER,
+        "kind": "generate",
+        "move": {"zoom": (1.0, 1.2), "x": (0.45, 0.55), "y": (0.5, 0.5)},
+    }
+    overlay = {
+        **LAYER,
+        "kind": "image",
+        "fit": "contain",
+        "scale": 0.6,
+        "position": (0.5, 0.55),
+        "opacity": 0.6,
+        "move": {"zoom": (1.6, 1.6), "x": (0.2, 0.8), "y": (0.5, 0.5)},
+    }
+    title = {
+        **LAYER,
+        "kind": "text",
+        "text": TITLE,
+        "size": 72,
+        "color": "#f4efe6",
+        "fit": "contain",
+        "position": (0.5, 0.15),
+    }
+    return {
+        "size": list(SIZE),
+        "fps": FPS,
+        "duration": seconds,
+        "lead_in": 0.0,
+        "tail": 0.0,
+        "layers": [background, overlay, title],
+        "lines": [],
+        "overlap": [0, 0],
+    }
+
+
+def seconds_taken(run: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def moviepy_naive(seconds: float, pictures: dict[str, Path], out: Path) -> None:
+    """The same three layers as a moviepy composition, rendered frame by frame by moviepy."""
+    from moviepy import CompositeVideoClip, ImageClip, TextClip
+
+    width, height = SIZE
+    background = ImageClip(str(pictures["layer0"])).with_duration(seconds)
+    cover = max(width / background.w, height / background.h)
+    zoomed = background.resized(lambda t: cover * (1.0 + 0.2 * t / seconds))
+    overlay = ImageClip(str(pictures["layer1"])).resized(0.8).with_opacity(0.6)
+    travel = width - overlay.w
+    moving = overlay.with_duration(seconds).with_position(
+        lambda t: (travel * t / seconds, (height - overlay.h) * 0.55)
+    )
+    title = TextClip(
+        font=str(default_font()),
+        text=TITLE,
+        font_size=72,
+        color="#f4efe6",
+        margin=(36, 36),
+    ).with_duration(seconds)
+    clips = [
+        zoomed.with_position("center"),
+        moving,
+        title.with_position(("center", round(height * 0.15 - title.h / 2))),
+    ]
+    composite = CompositeVideoClip(clips, size=SIZE, bg_color=(0, 0, 0)).with_duration(seconds)
+    composite.write_videofile(
+        str(out),
+        fps=FPS,
+        codec="libx264",
+        audio=False,
+        preset=PRESET,
+        ffmpeg_params=["-crf", "20", "-pix_fmt", "yuv420p"],
+        logger=None,
+    )
+    composite.close()
+
+
+def filmkit(params: dict[str, Any], pictures: dict[str, Path], count: int, out: Path) -> None:
+    """Row (b): the shot from its params, set-up included, through the compositor and writer."""
+    with ShotFrames(params, pictures) as shot:
+        encode(shot.frames(), out, count, SIZE, FPS, preset=PRESET)
+
+
+def measure(seconds: float = 5.0, repeat: int = 3) -> list[dict[str, Any]]:
+    """Time the three rows; each dict has what, frames, seconds, fps and percent (of row a).
+
+    The rows run in turn ``repeat`` times and each keeps its shortest time: on
+    a shared machine, the run least disturbed by the rest of its load.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        pictures = write_pictures(scratch)
+        params = shot_params(seconds)
+        with ShotFrames(params, pictures) as shot:
+            count = shot.count
+            ready = [np.array(frame) for frame in shot.frames()]
+        runs: dict[str, Callable[[], None]] = {
+            "(a) raw encoder, frames in memory": lambda: encode(
+                ready, scratch / "a.mp4", count, SIZE, FPS, preset=PRESET
+            ),
+            "(b) filmkit compositor + writer": lambda: filmkit(
+                params, pictures, count, scratch / "b.mp4"
+            ),
+            "(c) moviepy CompositeVideoClip": lambda: moviepy_naive(
+                count / FPS, pictures, scratch / "c.mp4"
+            ),
+        }
+        times: dict[str, list[float]] = {what: [] for what in runs}
+        for _ in range(repeat):
+            for what, run in runs.items():
+                times[what].append(seconds_taken(run))
+    rows = [
+        {"what": what, "frames": count, "seconds": min(taken), "fps": count / min(taken)}
+        for what, taken in times.items()
+    ]
+    for row in rows:
+        row["percent"] = 100 * row["fps"] / rows[0]["fps"]
+    return rows
+
+
+def cuda_note() -> str:
+    """Whether torch sees a CUDA device (nothing here uses one; said for the record)."""
+    try:
+        import torch
+    except ImportError:
+        return "torch not installed"
+    if torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(0)} (unused: the compositor runs on CPU)"
+    return f"no CUDA (torch {torch.__version__})"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'what':36} {'frames':>6} {'seconds':>8} {'fps':>7} {'% of raw':>8}"]
+    lines.append("-" * len(lines[0]))
+    for row in rows:
+        lines.append(
+            f"{row['what']:36} {row['frames']:>6} {row['seconds']:>8.2f} "
+            f"{row['fps']:>7.1f} {row['percent']:>7.0f}%"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of the shot")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each row; the best counts")
+    args = parser.parse_args()
+    print(
+        f"{SIZE[0]}x{SIZE[1]}, {FPS} fps, x264 {PRESET}; {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; {cuda_note()}; best of {args.repeat}"
+    )
+    print(table(measure(args.seconds, args.repeat)))
+
+
+if __name__ == "__main__":
+    main()
