@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import filmkit
+from filmkit import uptodate
 from filmkit.errors import BuildError, ProjectLockedError, SpecError, SpecErrors, UsageError
 from filmkit.execution import (
     BuildContext,
@@ -236,8 +238,13 @@ class Project:
         picked take stays what is spoken).
         """
         started = time.perf_counter()
-        spec = self.load()
         regenerate = tuple(regenerate)
+        whole = not patterns and not regenerate
+        if whole and (stamped := uptodate.current(self.store.root, self.root, self._salt())):
+            return self._unchanged(stamped, started)
+        uptodate.clear(self.store.root)
+        before = uptodate.fingerprint(self.root, self.store.root, self._unwatched(), self._salt())
+        spec = self.load()
         scripts = self.scripts(spec)
         full = self.plan(spec, regenerate)
         remote_config = self.remote_config(spec) if remote else None
@@ -278,6 +285,8 @@ class Project:
         report = BuildReport(list(records.values()), time.perf_counter() - started, products, notes)
         self._write_report(report)
         failed = [s for s in report.steps if s["status"] == "failed"]
+        if whole and not failed and len(records) == len(full):
+            self._stamp(before, report)
         if failed:
             details = "\n".join(f"  {s['step']}: {_last_line(s['reason'])}" for s in failed[:5])
             raise BuildError(
@@ -614,6 +623,44 @@ class Project:
                 record["reason"] = f"{relative} was {was}"
             published.append(relative)
         return published
+
+    # the no-op fast path ------------------------------------------------------
+
+    def _salt(self) -> str:
+        """What else decides a build's result: filmkit's version and its backends."""
+        return json.dumps([filmkit.__version__, self.registry.targets()], sort_keys=True)
+
+    def _unwatched(self) -> set[str]:
+        """Top-level folders a build writes into, left out of the up-to-date stamp."""
+        return {PurePosixPath(REPORT_FILE).parts[0]}
+
+    def _stamp(self, before: dict[str, Any], report: BuildReport) -> None:
+        """Stamp a complete build, unless a file changed under it while it ran."""
+        skip = self._unwatched() | {PurePosixPath(p).parts[0] for p in report.products}
+        now = uptodate.fingerprint(self.root, self.store.root, skip, self._salt())
+        changed = {
+            name
+            for name in before["files"].keys() | now["files"].keys()
+            if before["files"].get(name) != now["files"].get(name)
+            and PurePosixPath(name).parts[0] not in skip
+        }
+        if changed - {LOCK_FILE} or before["code"] != now["code"]:
+            return  # edited during the build: the next build checks everything
+        steps = [{**s, "inputs": {}} for s in report.steps]
+        stamped = {"steps": steps, "products": report.products, "notes": report.notes}
+        uptodate.save(self.store.root, self.root, skip, self._salt(), report.products, stamped)
+
+    def _unchanged(self, stamped: dict[str, Any], started: float) -> BuildReport:
+        """The report of a build that found the project as the last complete build left it."""
+        steps = [
+            {**s, "status": "cached", "reason": "unchanged since the last build", "seconds": 0.0}
+            for s in stamped["steps"]
+        ]
+        report = BuildReport(
+            steps, time.perf_counter() - started, stamped["products"], stamped["notes"]
+        )
+        self._write_report(report)
+        return report
 
     def _write_report(self, report: BuildReport) -> None:
         data = {
