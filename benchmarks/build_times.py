@@ -30,6 +30,7 @@ fps: 12
 seed: 9
 generators:
   room: {{backend: image/room, params: {{style: waiting_room}}}}
+  score: {{backend: music/procedural, params: {{mood: whimsical}}, seed: 5}}
 characters:
   ada:
     name: Ada
@@ -39,11 +40,7 @@ characters:
     name: Bo
     voice: {{backend: voice/espeak}}
 music:
-  - id: score
-    generate: {{backend: music/procedural, params: {{mood: whimsical}}}}
-    start: s1/shot1
-    end: s{scenes}/shot{per_scene}
-    length: 30
+{music}
 scenes:
   - scenes/*.yaml
 """
@@ -70,13 +67,22 @@ def generated_scene(scene: int, shots: int) -> str:
 
 
 def make_generated(root: Path, shots: int) -> Path:
-    """Write a film of ``shots`` shots into ``root``; returns the file to edit."""
+    """Write a film of ``shots`` shots into ``root``; returns the file to edit.
+
+    Ten shots a scene, each scene under its own cue of the one score (made once),
+    fading out into the next scene.
+    """
     per_scene = min(10, shots)
     scenes = (shots + per_scene - 1) // per_scene
+    counts = [min(per_scene, shots - (scene - 1) * per_scene) for scene in range(1, scenes + 1)]
+    music = "".join(
+        f"  - {{id: cue{n}, generate: score, start: s{n}/shot1, end: s{n}/shot{count}, "
+        "length: 30}\n"
+        for n, count in enumerate(counts, start=1)
+    )
     (root / "scenes").mkdir(parents=True)
-    (root / "film.yaml").write_text(GENERATED_FILM.format(scenes=scenes, per_scene=per_scene))
-    for scene in range(1, scenes + 1):
-        count = min(per_scene, shots - (scene - 1) * per_scene)
+    (root / "film.yaml").write_text(GENERATED_FILM.format(music=music.rstrip("\n")))
+    for scene, count in enumerate(counts, start=1):
         (root / "scenes" / f"{scene:03d}.yaml").write_text(generated_scene(scene, count))
     return root / "scenes" / "001.yaml"
 
