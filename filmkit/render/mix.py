@@ -216,17 +216,7 @@ def mix_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str
         if cue["trim"]:
             audio = audio[_samples(cue["trim"][0], rate) : _samples(cue["trim"][1], rate)]
         length = _at(end, rate) - _at(begin, rate)
-        stretch = fitted(
-            audio,
-            length,
-            rate,
-            loop=cue["loop"],
-            fade_in=cue["fade_in"],
-            fade_out=cue["fade_out"],
-            first=-_at(begin, rate),
-            count=count,
-        )
-        stems["music"] += stretch * np.float32(10 ** (cue["gain_db"] / 20))
+        stems["music"] += _placed(audio, begin, length, cue, rate, count)
         ducked.append((begin, end, cue["duck_db"]))
     for sound in params["sounds"]:
         stems["effects"] += _effect(
@@ -277,17 +267,24 @@ def _effect(
     length = _at(limit, rate) - _at(start, rate)
     if not sound["loop"]:
         length = min(length, audio.shape[0])
+    return _placed(audio, start, length, sound, rate, count)
+
+
+def _placed(
+    audio: np.ndarray, start: float, length: int, how: dict[str, Any], rate: int, count: int
+) -> np.ndarray:
+    """A cue or a sound over the scene's first ``count`` samples: fitted, faded, at its gain."""
     stretch = fitted(
         audio,
         length,
         rate,
-        loop=sound["loop"],
-        fade_in=sound["fade_in"],
-        fade_out=sound["fade_out"],
+        loop=how["loop"],
+        fade_in=how["fade_in"],
+        fade_out=how["fade_out"],
         first=-_at(start, rate),
         count=count,
     )
-    return stretch * np.float32(10 ** (sound["gain_db"] / 20))
+    return stretch * np.float32(10 ** (how["gain_db"] / 20))
 
 
 # -- the film's loudness and each scene's master ------------------------------
