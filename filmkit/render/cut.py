@@ -28,7 +28,6 @@ from filmkit.render.frames import ShotFrames
 
 PRESET = "veryfast"
 CRF = "20"
-AUDIO_BITRATE = "192k"
 # How far the finished film's loudness may be from the target before a check fires.
 LOUDNESS_TOLERANCE = 1.0
 
