@@ -34,23 +34,14 @@ from PIL import Image, ImageDraw, ImageFilter
 from filmkit.render.cut import encode
 from filmkit.render.frames import ShotFrames
 from filmkit.render.text import default_font
+from filmkit.spec.models import LayerBase
 
 SIZE = (1280, 720)
 FPS = 24
 PRESET = "ultrafast"
 TITLE = "Now Serving"
-LAYER = {
-    "fit": "cover",
-    "scale": 1.0,
-    "position": (0.5, 0.5),
-    "anchor": (0.5, 0.5),
-    "opacity": 1.0,
-    "start": 0.0,
-    "end": None,
-    "fade_in": 0.0,
-    "fade_out": 0.0,
-    "move": None,
-}
+# Every layer field at its spec default, as the planner passes a layer.
+LAYER = LayerBase().model_dump(mode="json")
 
 
 def write_pictures(folder: Path) -> dict[str, Path]:

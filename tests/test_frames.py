@@ -17,6 +17,7 @@ from filmkit.render.encoder import FrameWriter, read_frames, write_video
 from filmkit.render.frames import ShotFrames
 from filmkit.render.layout import ease, ken_burns
 from filmkit.render.timeline import shot_timing
+from filmkit.spec.models import LayerBase
 
 SIZE = (64, 36)
 FPS = 12
@@ -25,18 +26,7 @@ LOSSLESS = ["-qp", "0", "-pix_fmt", "yuv444p"]
 
 def layer(kind: str, **fields: Any) -> dict[str, Any]:
     """A layer as the planner passes it: every field of the spec model, defaults filled in."""
-    base = {
-        "fit": "cover",
-        "scale": 1.0,
-        "position": (0.5, 0.5),
-        "anchor": (0.5, 0.5),
-        "opacity": 1.0,
-        "start": 0.0,
-        "end": None,
-        "fade_in": 0.0,
-        "fade_out": 0.0,
-        "move": None,
-    }
+    base = LayerBase().model_dump(mode="json")
     return {**base, "kind": kind, **fields}
 
 

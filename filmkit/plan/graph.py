@@ -90,8 +90,7 @@ class _Compiler(SoundSteps):
             raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
         scenes = self._scene_sounds(voices, music, sounds, overlaps)
         timeline = self._timeline_step(voices, overlaps, scenes)
-        sound = self._sound_steps(timeline, scenes)
-        masters = sound[len(scenes) :]
+        mixes, masters = self._sound_steps(timeline, scenes)
         cut = self._cut_step([s for s in shots if s is not None], overlaps, masters, timeline)
         output = PurePosixPath(self.film.output)
         products = [
@@ -99,7 +98,7 @@ class _Compiler(SoundSteps):
             (str(output.with_suffix(".srt")), timeline.id, "srt"),
             (str(output.with_suffix(".vtt")), timeline.id, "vtt"),
         ]
-        for scene, mix in zip(self.film.scenes, sound, strict=False):
+        for scene, mix in zip(self.film.scenes, mixes, strict=True):
             for name in STEMS:
                 path = output.parent / "stems" / scene.id / f"{name}.wav"
                 products.append((str(path), mix.id, name))

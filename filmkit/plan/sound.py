@@ -178,7 +178,9 @@ class SoundSteps(StepBuilder):
             "timeline", "timeline", params, inputs, (), "film timeline", outputs
         )
 
-    def _sound_steps(self, timeline: Step, scenes: list[SceneSound]) -> list[Step]:
+    def _sound_steps(
+        self, timeline: Step, scenes: list[SceneSound]
+    ) -> tuple[list[Step], list[Step]]:
         """Every scene's mix and master, and the film's loudness between them."""
         sound = self.film.sound
         mixes = []
@@ -228,4 +230,4 @@ class SoundSteps(StepBuilder):
                     f"master of {scene.id}",
                 )
             )
-        return mixes + masters
+        return mixes, masters

@@ -170,8 +170,6 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
 
 def film_levels(path: Path) -> loudness.Levels:
     """Loudness and true peak of a film's sound, decoded from the file itself."""
-    import numpy as np
-
     rate = 48000
     raw = decode_audio(path, rate)
     return loudness.measure(np.frombuffer(raw, dtype="<f4").reshape(-1, 2), rate)

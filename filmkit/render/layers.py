@@ -125,12 +125,10 @@ def _visible(alphas: list[Image.Image | None], box: Box, frame: tuple[int, int])
     x0, y0, x1, y1 = box
     area = (max(x0, 0), max(y0, 0), min(x1, frame[0]), min(y1, frame[1]))
     if all(alpha is not None for alpha in alphas):
-        bounds = [a.getbbox() for a in alphas if a is not None]
-        found = [b for b in bounds if b is not None]
-        if not found:
+        drawn = _union([alpha.getbbox() for alpha in alphas if alpha is not None])
+        if drawn is None:
             return None
-        left, top = min(b[0] for b in found) + x0, min(b[1] for b in found) + y0
-        right, bottom = max(b[2] for b in found) + x0, max(b[3] for b in found) + y0
+        left, top, right, bottom = drawn[0] + x0, drawn[1] + y0, drawn[2] + x0, drawn[3] + y0
         area = (max(area[0], left), max(area[1], top), min(area[2], right), min(area[3], bottom))
     return area if area[0] < area[2] and area[1] < area[3] else None
 
@@ -190,6 +188,7 @@ class Moving(Layer):
 
 
 def _union(boxes: list[Box | None]) -> Box | None:
+    """The smallest box holding all the boxes given (None ones: empty)."""
     found = [b for b in boxes if b is not None]
     if not found:
         return None

@@ -35,6 +35,7 @@ from typing import Any
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
 from filmkit.media import read_wav, run_ffmpeg, write_wav
+from filmkit.plan.sound import STEMS
 from filmkit.render import aac, loudness
 from filmkit.render.checks import settle
 
@@ -198,8 +199,7 @@ def mix_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str
     shots = {int(i): (start, duration) for i, start, duration in clock["shots"]}
     own = _samples(clock["length"], rate)
     count = aac.window(own)
-    stems = {name: np.zeros((count, 2), dtype=np.float32) for name in ("dialogue", "music")}
-    stems["effects"] = np.zeros((count, 2), dtype=np.float32)
+    stems = {name: np.zeros((count, 2), dtype=np.float32) for name in STEMS}
     for shot, line, start, _segments in clock["lines"]:
         name = f"line:{shot}:{line}"
         if name in inputs:
