@@ -79,9 +79,9 @@ class SoundSteps(StepBuilder):
                     if voice is not None:
                         name = f"line:{index}:{k}"
                         plan.lines.append(Input(name, step=voice.id, output="audio"))
-        names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
+        index_of = {shot_name(scene, shot): i for i, (scene, shot) in enumerate(self.film.shots())}
         for cue, source in zip(self.film.music, music, strict=True):
-            first, last = names.index(cue.start), names.index(cue.end or cue.start)
+            first, last = index_of[cue.start], index_of[cue.end or cue.start]
             end_scene = scene_of[last] + (1 if cue.fade_out > 0 else 0)
             for u in range(scene_of[first], min(end_scene, len(spans) - 1) + 1):
                 plans[u].shots.update((first, last))
@@ -102,7 +102,7 @@ class SoundSteps(StepBuilder):
                     plans[u].sources.append(source)
         for index, (_scene, shot) in enumerate(self.film.shots()):
             for k, (sound, source) in enumerate(zip(shot.sounds, sounds[index], strict=True)):
-                until = names.index(sound.until) if sound.until else index
+                until = index_of[sound.until] if sound.until else index
                 scene_end = spans[scene_of[until]][1]
                 last_scene = scene_of[until]
                 if last_scene + 1 < len(spans) and overlaps[spans[last_scene + 1][0]]:
