@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from filmkit.render.cut import encode
+from filmkit.render.cut import encode, render_shot
 from filmkit.render.frames import ShotFrames
 from filmkit.render.text import default_font
 from filmkit.spec.models import LayerBase
@@ -146,10 +146,9 @@ def moviepy_naive(seconds: float, pictures: dict[str, Path], out: Path) -> None:
     composite.close()
 
 
-def filmkit(params: dict[str, Any], pictures: dict[str, Path], count: int, out: Path) -> None:
-    """Row (b): the shot from its params, set-up included, through the compositor and writer."""
-    with ShotFrames(params, pictures) as shot:
-        encode(shot.frames(), out, count, SIZE, FPS, preset=PRESET)
+def filmkit(params: dict[str, Any], pictures: dict[str, Path], out: Path) -> None:
+    """Row (b): the shot from its params, as a build renders it: set-up, compositor, writer."""
+    render_shot({**params, "preset": PRESET}, pictures, {"video": out})
 
 
 def measure(seconds: float = 5.0, repeat: int = 3) -> list[dict[str, Any]]:
@@ -169,9 +168,7 @@ def measure(seconds: float = 5.0, repeat: int = 3) -> list[dict[str, Any]]:
             "(a) raw encoder, frames in memory": lambda: encode(
                 ready, scratch / "a.mp4", count, SIZE, FPS, preset=PRESET
             ),
-            "(b) filmkit compositor + writer": lambda: filmkit(
-                params, pictures, count, scratch / "b.mp4"
-            ),
+            "(b) filmkit compositor + writer": lambda: filmkit(params, pictures, scratch / "b.mp4"),
             "(c) moviepy CompositeVideoClip": lambda: moviepy_naive(
                 count / FPS, pictures, scratch / "c.mp4"
             ),

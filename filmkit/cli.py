@@ -114,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
         "build",
         _build,
         "render the film, regenerating only what changed",
-        "examples:\n  filmkit build\n  filmkit build -j 1\n  filmkit build 'voice:*'\n"
+        "examples:\n  filmkit build\n  filmkit build --draft      half size, quick to look at\n"
+        "  filmkit build -j 1\n  filmkit build 'voice:*'\n"
         "  filmkit build --no-wait    fail at once if another build runs",
     )
     build.add_argument(
@@ -126,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_JOBS,
         help=f"steps to run in parallel (default: {DEFAULT_JOBS}, from the CPU count)",
+    )
+    build.add_argument(
+        "--draft",
+        action="store_true",
+        help="render a draft, build/film.draft.mp4: half the size, the picture changing every "
+        "other frame, a fast encoder; the same timing, voices, music and generated pictures "
+        "as the final film (they are made once for both)",
     )
     build.add_argument(
         "--no-wait", action="store_true", help="fail instead of waiting for another build"
@@ -339,6 +347,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from filmkit.plan.profiles import DRAFT, FINAL
     from filmkit.progress import BuildProgress
 
     project = _project(args)
@@ -354,6 +363,7 @@ def _build(args: argparse.Namespace) -> int:
             frozen=args.frozen,
             budget=args.budget,
             regenerate=args.regenerate,
+            profile=DRAFT if args.draft else FINAL,
         )
     progress.summary(report, project.root)
     for name in args.regenerate:

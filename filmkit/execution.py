@@ -391,6 +391,10 @@ def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> An
             return mix.film_gain(step.params_value(), inputs, outputs["gain"])
         render = mix.mix_scene if step.kind == "mix" else mix.master_scene
         return render(step.params_value(), inputs, outputs)
+    if step.kind == "reel":
+        from filmkit.render.cut import join_reel
+
+        return join_reel(step.params_value(), inputs, outputs["video"])
     if step.kind == "cut":
         from filmkit.render.cut import cut_film
 

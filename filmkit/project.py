@@ -31,6 +31,7 @@ from filmkit.execution import (
 from filmkit.generators.registry import Registry
 from filmkit.plan.costs import estimate, total, usd
 from filmkit.plan.graph import compile_plan
+from filmkit.plan.profiles import FINAL, PICTURE_KINDS, Profile
 from filmkit.plan.steps import Plan, Step
 from filmkit.scripting import Picked, Scripts, Take
 from filmkit.spec.loading import LoadedSpec, load_spec
@@ -38,7 +39,7 @@ from filmkit.spec.models import Film, ScriptLines
 from filmkit.spec.scripts import expand_scripts
 from filmkit.spec.sourcemap import SourceMap
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore
-from filmkit.store.files import atomic_copy, atomic_write_text, hash_file
+from filmkit.store.files import atomic_copy, atomic_write_text
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
 from filmkit.store.remote import RemoteConfig
 
@@ -140,8 +141,13 @@ class Project:
         """The validated spec."""
         return load_spec(self.root)
 
-    def plan(self, spec: LoadedSpec | None = None, regenerate: Iterable[str] = ()) -> Plan:
-        """The full build plan; spec errors carry file:line:col.
+    def plan(
+        self,
+        spec: LoadedSpec | None = None,
+        regenerate: Iterable[str] = (),
+        profile: Profile = FINAL,
+    ) -> Plan:
+        """The full build plan, rendering as ``profile`` says; spec errors carry file:line:col.
 
         Lines taken from scripts are the picked takes (their Fountain files);
         a script nobody picked yet speaks take 1, and its takes steps are part
@@ -154,7 +160,7 @@ class Project:
             takes = scripts.takes_plan(scripts.rounds(unpicked, regenerate))
             resolved, expansion = self.resolved(spec, texts)
         with located(resolved.source_map):
-            plan = compile_plan(resolved.film, self.registry)
+            plan = compile_plan(resolved.film, self.registry, profile)
         source_map = resolved.source_map
         notes = [*scripts.notes(), *expansion, *takes.notes, *plan.notes]
         merged = Plan(takes.steps + plan.steps, plan.products, ())
@@ -227,6 +233,7 @@ class Project:
         frozen: bool = False,
         budget: float | None = None,
         regenerate: Iterable[str] = (),
+        profile: Profile = FINAL,
     ) -> BuildReport:
         """Bring the film (or the selected steps) up to date.
 
@@ -235,18 +242,20 @@ class Project:
         generator (only restoring and rendering are allowed); ``budget`` (USD)
         stops before a build whose estimated generation cost exceeds it;
         ``regenerate`` names scripts to write a new round of takes for (the
-        picked take stays what is spoken).
+        picked take stays what is spoken); ``profile`` says how the picture is
+        rendered (a draft shares every generated asset with the final film).
         """
         started = time.perf_counter()
         regenerate = tuple(regenerate)
         whole = not patterns and not regenerate
-        if whole and (stamped := uptodate.current(self.store.root, self.root, self._salt())):
+        salt = self._salt(profile)
+        if whole and (stamped := uptodate.current(self.store.root, self.root, salt)):
             return self._unchanged(stamped, started)
         uptodate.clear(self.store.root)
-        before = uptodate.fingerprint(self.root, self.store.root, self._unwatched(), self._salt())
+        before = uptodate.fingerprint(self.root, self.store.root, self._unwatched(), salt)
         spec = self.load()
         scripts = self.scripts(spec)
-        full = self.plan(spec, regenerate)
+        full = self.plan(spec, regenerate, profile)
         remote_config = self.remote_config(spec) if remote else None
         session = self._session(
             spec, wait=wait, on_wait=on_wait, remote=remote_config, frozen=frozen, events=events
@@ -268,7 +277,7 @@ class Project:
                 written = self._execute(first, context, log, **rules)
                 if not log.messages:
                     scripts.record_rounds(regenerate)
-                    full = self.plan(spec)
+                    full = self.plan(spec, profile=profile)
             plan = full.select(patterns) if patterns else full
             found = {}
             if not log.messages:
@@ -278,7 +287,7 @@ class Project:
                 tuple(s for s in first if s.id not in plan) + plan.steps, plan.products
             )
             records = self._collect(everything, found, log.messages)
-            self._update_lock(full, context.lock, records)
+            self._update_lock(full, context.lock, records, profile)
             self._remember_keys(full, context.previous, records)
             products = self._publish(plan, records, spec.film)
         notes = [note.render("warning") for note in plan.notes]
@@ -286,7 +295,7 @@ class Project:
         self._write_report(report)
         failed = [s for s in report.steps if s["status"] == "failed"]
         if whole and not failed and len(records) == len(full):
-            self._stamp(before, report)
+            self._stamp(before, report, salt)
         if failed:
             details = "\n".join(f"  {s['step']}: {_last_line(s['reason'])}" for s in failed[:5])
             raise BuildError(
@@ -365,22 +374,27 @@ class Project:
         """Run ``plan`` (after the --frozen and --budget checks); the records of its steps."""
         forecasts = self.forecast(plan, context.lock, context.previous)
         self._preflight(spec, forecasts, remote, frozen=frozen, budget=budget)
-        if all(f.status == "cached" for f in forecasts):
-            # Nothing to generate: the forecast already verified every step, so the
-            # executor is not even started.
-            log.planned(len(plan))
-            found = {f.step.id: f.record for f in forecasts if f.record is not None}
-            for forecast in forecasts:
-                log.finished(forecast.step, found[forecast.step.id])
-            for step_id, record in found.items():
-                atomic_write_text(
-                    record_path(Path(context.run_dir), step_id), json.dumps(record), durable=False
-                )
+        # A step the forecast found in the cache is settled here: its record is the
+        # forecast's. Only the rest go to the executor, so an edit's cost follows the
+        # steps it touches, not the size of the film.
+        log.planned(len(plan))
+        found = {f.step.id: f.record for f in forecasts if f.record is not None}
+        for forecast in forecasts:
+            if forecast.record is not None:
+                log.finished(forecast.step, forecast.record)
+        pending = Plan(tuple(s for s in plan if s.id not in found), plan.products)
+        run_dir = Path(context.run_dir)
+        # The steps that run read their inputs' records from the run directory.
+        for step_id in {d for step in pending for d in step.deps if d in found}:
+            atomic_write_text(
+                record_path(run_dir, step_id), json.dumps(found[step_id]), durable=False
+            )
+        if not len(pending):
             return found
         from filmkit.plan.doit_tasks import execute_plan
 
         execute_plan(
-            plan,
+            pending,
             run_step,
             context,
             jobs=jobs,
@@ -388,8 +402,7 @@ class Project:
             state_dir=self.store.root,
             keep_going=keep_going,
         )
-        run_dir = Path(context.run_dir)
-        return {s.id: r for s in plan if (r := read_record(run_dir, s.id)) is not None}
+        return found | {s.id: r for s in pending if (r := read_record(run_dir, s.id)) is not None}
 
     def _unresolved(self, spec: LoadedSpec) -> bool:
         """Does the film speak a script whose take is not known yet?"""
@@ -573,10 +586,16 @@ class Project:
             atomic_write_text(self.store.root / LAST_BUILD, json.dumps(keys, indent=0))
 
     def _update_lock(
-        self, full: Plan, old: dict[str, LockEntry], records: dict[str, dict[str, Any]]
+        self,
+        full: Plan,
+        old: dict[str, LockEntry],
+        records: dict[str, dict[str, Any]],
+        profile: Profile,
     ) -> None:
         entries = {k: v for k, v in old.items() if k in full}
         for step_id, record in _finished(records):
+            if profile != FINAL and full[step_id].kind in PICTURE_KINDS:
+                continue  # film.lock pins the final film's picture, never a draft's
             entries[step_id] = LockEntry(
                 key=record["key"],
                 config=record["config"],
@@ -594,7 +613,8 @@ class Project:
         if cut is not None and cut["status"] in FINISHED:
             from filmkit import provenance
 
-            output = PurePosixPath(film.output)
+            # Beside the film file this plan cuts: film.provenance.json, film.draft.…
+            output = PurePosixPath(next(p for p, step, _ in plan.products if step == "cut"))
             for suffix, text in (
                 (
                     ".provenance.json",
@@ -613,11 +633,12 @@ class Project:
                 continue
             digest = record["outputs"][output]["digest"]
             target = self.root / relative
-            if target.is_file() and hash_file(target) == digest:
+            if target.is_file() and self.store.digest_source(target) == digest:
                 published.append(relative)
                 continue
             was = "modified" if target.exists() else "missing"
             atomic_copy(self.store.object_path(digest), target)
+            self.store.note_digest(target, digest)
             if record["status"] == "cached":
                 record["status"] = "restored"
                 record["reason"] = f"{relative} was {was}"
@@ -626,18 +647,20 @@ class Project:
 
     # the no-op fast path ------------------------------------------------------
 
-    def _salt(self) -> str:
-        """What else decides a build's result: filmkit's version and its backends."""
-        return json.dumps([filmkit.__version__, self.registry.targets()], sort_keys=True)
+    def _salt(self, profile: Profile) -> str:
+        """What else decides a build's result: filmkit's version, its backends, the profile."""
+        return json.dumps(
+            [filmkit.__version__, self.registry.targets(), profile.name], sort_keys=True
+        )
 
     def _unwatched(self) -> set[str]:
         """Top-level folders a build writes into, left out of the up-to-date stamp."""
         return {PurePosixPath(REPORT_FILE).parts[0]}
 
-    def _stamp(self, before: dict[str, Any], report: BuildReport) -> None:
+    def _stamp(self, before: dict[str, Any], report: BuildReport, salt: str) -> None:
         """Stamp a complete build, unless a file changed under it while it ran."""
         skip = self._unwatched() | {PurePosixPath(p).parts[0] for p in report.products}
-        now = uptodate.fingerprint(self.root, self.store.root, skip, self._salt())
+        now = uptodate.fingerprint(self.root, self.store.root, skip, salt)
         changed = {
             name
             for name in before["files"].keys() | now["files"].keys()
@@ -648,7 +671,7 @@ class Project:
             return  # edited during the build: the next build checks everything
         steps = [{**s, "inputs": {}} for s in report.steps]
         stamped = {"steps": steps, "products": report.products, "notes": report.notes}
-        uptodate.save(self.store.root, self.root, skip, self._salt(), report.products, stamped)
+        uptodate.save(self.store.root, self.root, skip, salt, report.products, stamped)
 
     def _unchanged(self, stamped: dict[str, Any], started: float) -> BuildReport:
         """The report of a build that found the project as the last complete build left it."""

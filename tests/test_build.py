@@ -85,7 +85,7 @@ def test_editing_one_line_reruns_its_voice_its_shot_and_the_sound(tiny: Path) ->
     # plays under it from a later point, so both scenes' sound is made again, and the
     # crossfade out of the longer shot is blended again; no other voice, face, image or
     # shot is touched.
-    changed = ["shot:one/a", "transition:two/b", "voice:one/a/1"]
+    changed = ["reel:one", "reel:two", "shot:one/a", "transition:two/b", "voice:one/a/1"]
     assert statuses(report, "ran") == sorted([*ALL_SOUND, *changed])
     assert report["voice:one/a/1"]["reason"] == "line text changed"
     assert report["shot:one/a"]["reason"] == "input changed: line0"
@@ -188,8 +188,9 @@ def test_failed_step_is_named_and_finished_work_is_kept(tiny: Path) -> None:
     assert by_id["cut"]["status"] == "skipped"
     edit(tiny / "scenes" / "02.yaml", "Goodbye [fail]", "Goodbye now.")
     again = build(tiny)
-    # The failed build never got to the crossfade into two/b: it runs now.
-    changed = ["shot:two/b", "transition:two/b", "voice:two/b/1"]
+    # The failed build never got to the crossfade into two/b, or scene two's reel: they
+    # run now.
+    changed = ["reel:two", "shot:two/b", "transition:two/b", "voice:two/b/1"]
     assert statuses(again, "ran") == sorted([*ALL_SOUND, *changed])
 
 
@@ -245,5 +246,31 @@ def test_reverting_an_edit_restores_from_the_cache_without_running(tiny: Path) -
     edit(scene, "Hello, stranger.", "Hello there.")
     report = build(tiny)
     assert statuses(report, "ran") == []
-    changed = ["shot:one/a", "transition:two/b", "voice:one/a/1"]
+    changed = ["reel:one", "reel:two", "shot:one/a", "transition:two/b", "voice:one/a/1"]
     assert statuses(report, "restored") == sorted([*ALL_SOUND, *changed])
+
+
+def test_a_draft_shares_every_generated_asset_and_keeps_the_timing(tiny: Path) -> None:
+    from imageio_ffmpeg import count_frames_and_secs, read_frames
+
+    from filmkit.plan.profiles import DRAFT, PICTURE_KINDS
+
+    final = build(tiny)
+    lock = (tiny / "film.lock").read_text()
+    CALLS.clear()
+    draft = build(tiny, profile=DRAFT)
+    # Only the picture is rendered again; voices, faces, sets, music and sound are shared.
+    assert statuses(draft, "ran") == sorted(s for s in draft if s.split(":")[0] in PICTURE_KINDS)
+    assert CALLS == []
+    assert (tiny / "film.lock").read_text() == lock  # the lock pins the final film only
+    films = tiny / "build" / "film.mp4", tiny / "build" / "film.draft.mp4"
+    (frames, seconds), (draft_frames, draft_seconds) = map(count_frames_and_secs, films)
+    assert (draft_frames, draft_seconds) == (frames, seconds)
+    reader = read_frames(str(films[1]))
+    assert next(reader)["size"] == (80, 48)  # half of 160 x 96
+    reader.close()
+    assert draft["cut"]["meta"]["duration"] == final["cut"]["meta"]["duration"]
+    # Back to the final film: everything is still in the store.
+    again = build(tiny)
+    assert statuses(again, "ran") == []
+    assert {k: v["key"] for k, v in again.items()} == {k: v["key"] for k, v in final.items()}

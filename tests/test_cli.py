@@ -88,7 +88,8 @@ def test_graph_prints_dot(tmp_path: Path) -> None:
     filmkit("init", "short", cwd=tmp_path)
     dot = filmkit("-C", "short", "graph", cwd=tmp_path).stdout
     assert dot.startswith("digraph film {")
-    assert '"shot:opening/room" -> "cut";' in dot
+    assert '"shot:opening/room" -> "reel:opening";' in dot
+    assert '"reel:opening" -> "cut";' in dot
 
 
 def test_graph_draws_a_png_and_refuses_formats_it_cannot_write(tmp_path: Path) -> None:
@@ -108,6 +109,6 @@ def test_status_and_clean_on_an_unbuilt_project(tmp_path: Path) -> None:
     status = filmkit("-C", "short", "status", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert "output:  build/film.mp4 (not built)" in status.stdout
-    assert "0 up to date, 6 to run, 8 maybe" in status.stdout
+    assert "0 up to date, 6 to run, 9 maybe" in status.stdout
     cleaned = filmkit("-C", "short", "clean", "--cache", cwd=tmp_path)
     assert cleaned.returncode == 0 and "nothing to remove" in cleaned.stdout

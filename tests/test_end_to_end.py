@@ -173,6 +173,7 @@ def test_tiny_film_builds_with_real_backends_and_rebuilds_incrementally(tmp_path
         "loudness",
         "master:one",
         "mix:one",
+        "reel:one",
         "shot:one/ada",
         "timeline",
         "voice:one/ada/1",

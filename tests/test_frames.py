@@ -106,6 +106,20 @@ def test_ken_burns_frames_follow_the_crop_of_the_move(tmp_path: Path) -> None:
     assert np.abs(first.astype(int) - last).mean() > 20
 
 
+def test_held_frames_repeat_every_other_picture_of_the_move(tmp_path: Path) -> None:
+    x = np.arange(128)
+    gradient = np.broadcast_to((x * 2)[None, :, None], (72, 128, 3))
+    path = picture(tmp_path / "gradient.png", gradient)
+    move = {"zoom": (1.0, 2.0), "x": (0.5, 0.5), "y": (0.5, 0.5)}
+    with ShotFrames(shot(layer("image", move=move)), {"layer0": path}) as frames:
+        every = [np.array(f) for f in frames.frames(1, 8)]
+        held = [np.array(f) for f in frames.frames(1, 8, hold=2)]
+    assert len(held) == 7
+    for i, frame in enumerate(held):
+        assert np.array_equal(frame, every[i - i % 2])  # frames 1, 1, 3, 3, 5, 5, 7
+    assert not np.array_equal(held[0], held[2])
+
+
 def test_translucent_moving_picture_blends_like_its_crop(tmp_path: Path) -> None:
     half = np.zeros((36, 64, 4), dtype=np.uint8)
     half[:, 40:] = (255, 0, 0, 255)  # a red band on the right, the rest transparent

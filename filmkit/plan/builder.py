@@ -22,13 +22,14 @@ from filmkit.spec.models import Film, GeneratorConfig, GeneratorRef
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
 RENDER_VERSIONS = {
-    "render/shot": "5",
-    "render/transition": "2",
+    "render/shot": "6",
+    "render/transition": "3",
     "render/timeline": "3",
     "render/mix": "6",
     "render/loudness": "1",
     "render/master": "1",
-    "render/cut": "6",
+    "render/reel": "1",
+    "render/cut": "7",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),
@@ -43,6 +44,7 @@ RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "loudness": (("gain", ".json"),),
     "master": (("aac", ".aac"), ("levels", ".json")),
+    "reel": (("video", ".mp4"),),
     "cut": (("film", ".mp4"),),
 }
 

@@ -52,8 +52,10 @@ def execute_plan(
     state_dir: Path,
     keep_going: bool = False,
 ) -> bool:
-    """Run every step of ``plan`` through doit; True when all succeeded."""
-    events.planned(len(plan))
+    """Run every step of ``plan`` through doit; True when all succeeded.
+
+    Steps ``plan`` depends on but does not hold are taken as done already.
+    """
     names = {step.id: f"s{index:05d}" for index, step in enumerate(plan)}
     loader = _PlanLoader(plan, names, runner, context, jobs, events, state_dir, keep_going)
     argv = ["run", *names.values()]
@@ -117,7 +119,7 @@ class _PlanLoader(TaskLoader2):
                     {
                         "name": self.names[step.id],
                         "actions": [(_action, (self.runner, step, self.context))],
-                        "task_dep": [self.names[dep] for dep in step.deps],
+                        "task_dep": [self.names[d] for d in step.deps if d in self.names],
                         "doc": step.label,
                         "verbosity": 0,
                     }

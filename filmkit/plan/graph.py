@@ -2,15 +2,16 @@
 
 The DAG, for every film::
 
-    voice:<scene>/<shot>/<n> ─┬─────────────────> shot:<scene>/<shot> ─┬─> transition:… ─┐
-    face:<character>, image:… ┼─────────────────> shot:…  ──────────────┴─────────────────┤
-                              └─> timeline ─┬─> mix:<scene> ─┬─────────> master:<scene> ─┼─> cut
-    music:<cue>, sound:… ───────────────────┘                └─> loudness ─┘              │
+    voice:<scene>/<shot>/<n> ─┬────────────> shot:<scene>/<shot> ─┬─> transition:… ─┬─> reel:<scene>
+    face:<character>, image:… ┼────────────> shot:…  ──────────────┴─────────────────┘          │
+                              └─> timeline ─┬─> mix:<scene> ─┬──────> master:<scene> ─────> cut
+    music:<cue>, sound:… ───────────────────┘                └─> loudness ─┘
 
 Voices, faces, sets, music and sounds are generator steps; the rest are
 render steps. A shot renders the frames it has alone; the frames it shares
-with a neighbour in a crossfade go to that crossfade's ``transition`` step,
-and the cut joins them all by stream copy.
+with a neighbour in a crossfade go to that crossfade's ``transition`` step.
+A scene's segments are joined by stream copy into its reel (several reels for
+a long scene), and the cut joins the reels, again by stream copy.
 
 ``timeline`` turns the voices' timings into the film's clock (shot starts,
 line onsets, subtitles) and each scene's own clock; the sound is mixed,
@@ -24,10 +25,12 @@ runs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 from filmkit.errors import SpecError, SpecErrors
 from filmkit.generators.registry import Registry
+from filmkit.plan.profiles import FINAL, Profile
 from filmkit.plan.sound import MIX_RATE, STEMS, SoundSteps, shot_name
 from filmkit.plan.steps import Input, Plan, SpecPath, Step
 from filmkit.spec.models import (
@@ -43,14 +46,21 @@ from filmkit.spec.models import (
 )
 
 FACE_FRAMES = ("image", "mouth_open", "blink")
+# Segments (shots and crossfades) joined into one reel at most; a scene with more
+# has several reels.
+REEL_SEGMENTS = 24
 
 
-def compile_plan(film: Film, registry: Registry) -> Plan:
-    """Every step needed to cut ``film``, in dependency order."""
-    return _Compiler(film, registry).compile()
+def compile_plan(film: Film, registry: Registry, profile: Profile = FINAL) -> Plan:
+    """Every step needed to cut ``film`` (rendered as ``profile`` says), in dependency order."""
+    return _Compiler(film, registry, profile).compile()
 
 
 class _Compiler(SoundSteps):
+    def __init__(self, film: Film, registry: Registry, profile: Profile) -> None:
+        super().__init__(film, registry)
+        self.profile = profile
+
     def compile(self) -> Plan:
         faces = {
             name: self._generator_step(
@@ -93,8 +103,9 @@ class _Compiler(SoundSteps):
         mixes, masters = self._sound_steps(timeline, scenes)
         cut = self._cut_step([s for s in shots if s is not None], overlaps, masters, timeline)
         output = PurePosixPath(self.film.output)
+        film_file = output.with_name(output.stem + self.profile.suffix + output.suffix)
         products = [
-            (str(output), cut.id, "film"),
+            (str(film_file), cut.id, "film"),
             (str(output.with_suffix(".srt")), timeline.id, "srt"),
             (str(output.with_suffix(".vtt")), timeline.id, "vtt"),
         ]
@@ -186,7 +197,7 @@ class _Compiler(SoundSteps):
         if any(v is None for v in lines):
             return None  # the voice's error is already recorded
         params = {
-            "size": list(self.film.size),
+            "size": self.profile.size(self.film.size),
             "fps": self.film.fps,
             "duration": shot.duration,
             "lead_in": shot.lead_in,
@@ -194,6 +205,7 @@ class _Compiler(SoundSteps):
             "layers": layers,
             "lines": [{"who": line.who, "pause": line.pause} for line in shot.spoken()],
             "overlap": list(overlap),
+            **self.profile.render_params(),
         }
         if self.film.subtitles.burn:
             params["subtitles"] = {
@@ -252,16 +264,24 @@ class _Compiler(SoundSteps):
     def _cut_step(
         self, shots: list[Step], overlaps: list[int], masters: list[Step], timeline: Step
     ) -> Step:
-        """The film: every shot's own frames and every crossfade, joined in order,
-        with every scene's encoded sound."""
-        inputs = []
+        """The film: every scene's reels of picture, joined in order, with every
+        scene's encoded sound."""
         names = [shot_name(scene, shot) for scene, shot in self.film.shots()]
-        for index, shot in enumerate(shots):
-            if overlaps[index]:
-                blend = self._transition_step(shots[index - 1], shot, names[index], overlaps[index])
-                inputs.append(Input(f"segment{len(inputs)}", step=blend.id, output="video"))
-            inputs.append(Input(f"segment{len(inputs)}", step=shot.id, output="video"))
-        segments = len(inputs)
+        scene_segments: list[list[Input]] = [[] for _ in self.film.scenes]
+        spans = self._scene_spans()
+        for u, (first, last) in enumerate(spans):
+            for index in range(first, last + 1):
+                shot = shots[index]
+                if overlaps[index]:
+                    before = shots[index - 1]
+                    blend = self._transition_step(before, shot, names[index], overlaps[index])
+                    scene_segments[u].append(Input("", step=blend.id, output="video"))
+                scene_segments[u].append(Input("", step=shot.id, output="video"))
+        inputs = []
+        for u, segments in enumerate(scene_segments):
+            for reel in self._reel_steps(u, segments):
+                inputs.append(Input(f"reel{len(inputs)}", step=reel.id, output="video"))
+        reels = len(inputs)
         for u, master in enumerate(masters):
             inputs.append(Input(f"aac{u}", step=master.id, output="aac"))
             inputs.append(Input(f"levels{u}", step=master.id, output="levels"))
@@ -269,8 +289,8 @@ class _Compiler(SoundSteps):
         params = {
             "fps": self.film.fps,
             "title": self.film.title,
-            "segments": segments,
-            "scenes": [first for first, _last in self._scene_spans()],
+            "reels": reels,
+            "scenes": [first for first, _last in spans],
             "rate": MIX_RATE,
             "loudness": self.film.sound.loudness,
             "true_peak": self.film.sound.true_peak,
@@ -278,13 +298,40 @@ class _Compiler(SoundSteps):
         }
         return self._render_step("cut", "cut", params, inputs, ("output",), "final cut")
 
+    def _reel_steps(self, u: int, segments: list[Input]) -> list[Step]:
+        """A scene's picture, joined by stream copy into reels of up to REEL_SEGMENTS
+        segments: the cut then joins a few reels, not every shot of the film, and an
+        edit re-joins only the reel it falls in."""
+        scene = self.film.scenes[u]
+        chunks = [segments[i : i + REEL_SEGMENTS] for i in range(0, len(segments), REEL_SEGMENTS)]
+        reels = []
+        for n, chunk in enumerate(chunks, start=1):
+            name = scene.id if len(chunks) == 1 else f"{scene.id}/{n}"
+            inputs = [replace(item, name=f"segment{i}") for i, item in enumerate(chunk)]
+            reels.append(
+                self._render_step(
+                    f"reel:{name}",
+                    "reel",
+                    {"segments": len(chunk)},
+                    inputs,
+                    ("scenes", u),
+                    f"reel {name}",
+                )
+            )
+        return reels
+
     def _transition_step(self, before: Step, after: Step, name: str, frames: int) -> Step:
         """A crossfade as its own segment: the tail of one shot dissolving into the next."""
         inputs = [
             Input("from", step=before.id, output="tail"),
             Input("to", step=after.id, output="head"),
         ]
-        params = {"size": list(self.film.size), "fps": self.film.fps, "frames": frames}
+        params = {
+            "size": self.profile.size(self.film.size),
+            "fps": self.film.fps,
+            "frames": frames,
+            **self.profile.render_params(),
+        }
         return self._render_step(
             f"transition:{name}", "transition", params, inputs, after.origin, f"crossfade {name}"
         )

@@ -1,12 +1,13 @@
-"""The one place that writes video: shot segments, crossfades and the final cut.
+"""The one place that writes video: shot segments, crossfades, reels and the final cut.
 
 Every segment of the film is encoded with the same codec settings (H.264,
 yuv420p, the film's fps) by :func:`encode`: a shot's own frames, and each
 crossfade as a segment of its own, blended from the last frames of one shot
-and the first of the next (kept losslessly for that). The final cut joins
-the segments in order with ffmpeg's concat demuxer by stream copy, so no
-frame is encoded twice and changing one shot re-encodes that shot only; the
-scenes' sound, each already AAC, is joined beside it the same way
+and the first of the next (kept losslessly for that). A scene's segments are
+joined in order into reels, and the reels into the film, with ffmpeg's concat
+demuxer by stream copy, so no frame is encoded twice and changing one shot
+re-encodes that shot only (and re-copies its reel and the film); the scenes'
+sound, each already AAC, is joined beside it the same way
 (:mod:`filmkit.render.aac`).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +23,46 @@ import numpy as np
 
 from filmkit.errors import BuildError
 from filmkit.media import decode_audio, run_ffmpeg
+from filmkit.plan.profiles import FINAL
 from filmkit.render import aac, loudness
 from filmkit.render.checks import settle
-from filmkit.render.encoder import read_frames, write_video
+from filmkit.render.encoder import FrameWriter, read_frames, write_frames
 from filmkit.render.frames import ShotFrames
 
-PRESET = "veryfast"
-CRF = "20"
+PRESET = FINAL.preset
+CRF = str(FINAL.crf)
 # How far the finished film's loudness may be from the target before a check fires.
 LOUDNESS_TOLERANCE = 1.0
 
 
 def _codec_args(lossless: bool = False, crf: str = CRF) -> list[str]:
+    # One encoder thread: x264's output then does not depend on the machine's core
+    # count (a segment is the same bytes everywhere, so caches can share it), and the
+    # compositor feeding it has the other core to itself; a build runs several
+    # segments at once to use more cores (-j).
+    threads = ["-threads", "1"]
     if lossless:  # frames kept only to be blended again: no generation loss
-        return ["-qp", "0", "-pix_fmt", "yuv444p"]
-    return ["-crf", crf, "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+        return ["-qp", "0", "-pix_fmt", "yuv444p", *threads]
+    return ["-crf", crf, "-pix_fmt", "yuv420p", *threads, "-movflags", "+faststart"]
+
+
+def writer(
+    out: Path,
+    size: tuple[int, int],
+    fps: int,
+    *,
+    lossless: bool = False,
+    preset: str = PRESET,
+    crf: str = CRF,
+) -> FrameWriter:
+    """An encoder for one silent H.264 segment, started at once.
+
+    Every film segment is encoded through here with the same settings, which is
+    what lets the cut join them by stream copy.
+    """
+    codec = _codec_args(lossless, crf)
+    preset = "ultrafast" if lossless else preset
+    return FrameWriter(out, size, fps, preset=preset, codec_args=codec)
 
 
 def encode(
@@ -49,14 +76,9 @@ def encode(
     preset: str = PRESET,
     crf: str = CRF,
 ) -> None:
-    """Write the first ``count`` of ``frames`` as a silent H.264 segment.
-
-    Every film segment goes through here with the same settings, which is what
-    lets the cut join them by stream copy.
-    """
-    codec = _codec_args(lossless, crf)
-    preset = "ultrafast" if lossless else preset
-    write_video(frames, out, count, size, fps, preset=preset, codec_args=codec)
+    """Write the first ``count`` of ``frames`` as a silent H.264 segment (see :func:`writer`)."""
+    with writer(out, size, fps, lossless=lossless, preset=preset, crf=crf) as sink:
+        write_frames(sink, frames, count)
 
 
 def render_shot(
@@ -67,33 +89,35 @@ def render_shot(
     ``video`` is the shot without the ``head`` frames it shares with the shot
     before and the ``tail`` frames it shares with the shot after; those two go
     losslessly into their own files, for the transition steps to blend.
-    ``preset`` and ``crf``, when the params have them, override the encoder's
-    defaults (a draft build trades quality for speed with them).
+    ``preset``, ``crf`` and ``hold``, when the params have them, override the
+    encoder's defaults and show each composited picture for ``hold`` frames (a
+    draft build trades quality for speed with them, and keeps every frame).
+
+    The encoders start before the layers are prepared, so ffmpeg's start-up
+    overlaps the decoding and resizing of the shot's pictures.
     """
-    fps = params["fps"]
+    fps, size = params["fps"], (params["size"][0], params["size"][1])
     preset, crf = params.get("preset", PRESET), str(params.get("crf", CRF))
-    with ShotFrames(params, inputs) as shot:
+    hold = params.get("hold", 1)
+    head, tail = params["overlap"]
+    with ExitStack() as stack:
+        sinks = {
+            name: stack.enter_context(
+                writer(outputs[name], size, fps, lossless=name != "video", preset=preset, crf=crf)
+            )
+            for name in ("head", "video", "tail")
+            if name in outputs
+        }
+        shot = stack.enter_context(ShotFrames(params, inputs))
         frames = shot.count
-        head, tail = params["overlap"]
         if head + tail >= frames:
             raise BuildError(
                 f"the shot lasts {frames} frames, too short for its crossfades ({head} + {tail})"
             )
         parts = {"head": (0, head), "video": (head, frames - tail), "tail": (frames - tail, frames)}
-        for name, (first, last) in parts.items():
-            if name in outputs:
-                pictures = shot.frames(first, last)
-                lossless = name != "video"
-                encode(
-                    pictures,
-                    outputs[name],
-                    last - first,
-                    shot.size,
-                    fps,
-                    lossless=lossless,
-                    preset=preset,
-                    crf=crf,
-                )
+        for name, sink in sinks.items():
+            first, last = parts[name]
+            write_frames(sink, shot.frames(first, last, hold), last - first)
     return {"duration": frames / fps, "frames": frames, "own_frames": frames - head - tail}
 
 
@@ -117,8 +141,24 @@ def render_transition(params: dict[str, Any], inputs: dict[str, Path], out: Path
     return {"frames": count}
 
 
+def join_reel(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
+    """A scene's segments (shots and crossfades) joined in order by stream copy."""
+    count = params["segments"]
+    listing = _listing([inputs[f"segment{i}"] for i in range(count)], out)
+    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(out)])
+    listing.unlink()
+    return {"segments": count}
+
+
+def _listing(files: list[Path], out: Path) -> Path:
+    """The concat demuxer's list of ``files``, written next to ``out``."""
+    listing = out.with_name(out.name + ".txt")
+    listing.write_text("".join(f"file '{path}'\n" for path in files), encoding="utf-8")
+    return listing
+
+
 def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
-    """Join the picture segments and the scenes' sound, both by stream copy; check loudness.
+    """Join the reels of picture and the scenes' sound, both by stream copy; check loudness.
 
     Nothing is encoded here: the picture segments and every scene's AAC were
     encoded by their own steps, so the cut costs a copy of the film's bytes.
@@ -127,11 +167,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     clock = json.loads(inputs["shots"].read_text(encoding="utf-8"))
     duration = clock["duration"]
     rate = params["rate"]
-    listing = out.with_name("segments.txt")
-    listing.write_text(
-        "".join(f"file '{inputs[f'segment{i}']}'\n" for i in range(params["segments"])),
-        encoding="utf-8",
-    )
+    listing = _listing([inputs[f"reel{i}"] for i in range(params["reels"])], out)
     scenes = range(len(params["scenes"]))
     starts = [round(clock["shots"][first]["start"] * rate) for first in params["scenes"]]
     sound = out.with_name("sound.aac")
@@ -164,7 +200,7 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
             f"the film's true peak is {levels.true_peak:.1f} dBTP, over the "
             f"{params['true_peak']:g} dBTP ceiling"
         )
-    meta = {"duration": duration, "segments": params["segments"], **levels.as_meta()}
+    meta = {"duration": duration, "reels": params["reels"], **levels.as_meta()}
     return meta | settle(problems, params["checks"], "the final cut")
 
 

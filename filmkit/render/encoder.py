@@ -137,6 +137,16 @@ class FrameWriter:
             self.abort()
 
 
+def write_frames(writer: FrameWriter, frames: Iterable[np.ndarray], count: int) -> None:
+    """Write exactly the first ``count`` of ``frames``; too few is an error."""
+    before = writer.written
+    for frame in islice(frames, count):
+        writer.write(frame)
+    if writer.written - before != count:
+        got = writer.written - before
+        raise ValueError(f"{writer.out.name}: got {got} frames to encode, not {count}")
+
+
 def write_video(
     frames: Iterable[np.ndarray],
     out: Path,
@@ -149,10 +159,7 @@ def write_video(
 ) -> None:
     """Encode exactly the first ``count`` of ``frames`` into ``out``."""
     with FrameWriter(out, size, fps, preset=preset, codec_args=codec_args) as writer:
-        for frame in islice(frames, count):
-            writer.write(frame)
-        if writer.written != count:
-            raise ValueError(f"{out.name}: got {writer.written} frames to encode, not {count}")
+        write_frames(writer, frames, count)
 
 
 def read_frames(path: Path, size: tuple[int, int], count: int) -> Iterator[np.ndarray]:

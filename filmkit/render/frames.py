@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -80,10 +81,16 @@ class ShotFrames:
         self._last = (key, pixels)
         return pixels
 
-    def frames(self, first: int = 0, last: int | None = None) -> Iterator[np.ndarray]:
-        """Frames ``first`` (included) to ``last`` (excluded; default: the end), in order."""
+    def frames(
+        self, first: int = 0, last: int | None = None, hold: int = 1
+    ) -> Iterator[np.ndarray]:
+        """Frames ``first`` (included) to ``last`` (excluded; default: the end), in order.
+
+        With ``hold`` > 1, only every ``hold``-th frame from ``first`` is composited,
+        and shown in its place and the ``hold - 1`` frames after it.
+        """
         for i in range(first, self.count if last is None else last):
-            yield self.frame(i)
+            yield self.frame(i - (i - first) % hold)
 
     def close(self) -> None:
         """Release the video files the layers read from."""
@@ -225,13 +232,22 @@ def _moving(
         math.sqrt(MAX_SUPERSAMPLED / (source[0] * source[1])),
     )
     detailed = (max(1, round(source[0] * factor)), max(1, round(source[1] * factor)))
-    sources = [p.resize(detailed, Image.Resampling.BILINEAR) for p in pictures]
+    sources = [_resampled(p, detailed) for p in pictures]
     progress = ease((scene.times - start) / scene.duration)
     left, top, w, h = ken_burns(move, progress, source).T
     sx, sy = detailed[0] / source[0], detailed[1] / source[1]
     zero = np.zeros_like(left)
     maps = np.stack([w * sx / size[0], zero, left * sx, zero, h * sy / size[1], top * sy], 1)
     return Moving(sources, maps, box, scene.frame, shown, picks)
+
+
+def _resampled(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``picture`` resized to ``size``: bilinear up, by pixel area down (OpenCV's SIMD
+    resize, several times PIL's speed at these sizes; same mode, straight alpha)."""
+    shrinking = size[0] < picture.width or size[1] < picture.height
+    how = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    pixels = cv2.resize(np.asarray(picture), size, interpolation=how)
+    return Image.fromarray(pixels)  # (h, w, 3) is RGB, (h, w, 4) RGBA
 
 
 def _video(layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray) -> Video:

@@ -140,9 +140,7 @@ class ArtifactStore:
 
     def digest_source(self, path: Path) -> str:
         """Digest of a project file, cached by (size, mtime, inode)."""
-        info = path.stat()
-        stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
-        cache = self.stat / f"{uuid.uuid5(uuid.NAMESPACE_URL, str(path.resolve())).hex}.json"
+        stamp, cache = self._stat_entry(path)
         try:
             cached = json.loads(cache.read_text(encoding="utf-8"))
             if cached["stamp"] == stamp:
@@ -152,3 +150,15 @@ class ArtifactStore:
         digest = hash_file(path)
         atomic_write_text(cache, json.dumps({"stamp": stamp, "digest": digest}))
         return digest
+
+    def note_digest(self, path: Path, digest: str) -> None:
+        """Remember the digest of a file just written with known content."""
+        stamp, cache = self._stat_entry(path)
+        atomic_write_text(cache, json.dumps({"stamp": stamp, "digest": digest}))
+
+    def _stat_entry(self, path: Path) -> tuple[str, Path]:
+        """The file's (size, mtime, inode) stamp, and where its digest is cached."""
+        info = path.stat()
+        stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+        cache = self.stat / f"{uuid.uuid5(uuid.NAMESPACE_URL, str(path.resolve())).hex}.json"
+        return stamp, cache
