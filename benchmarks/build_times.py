@@ -1,8 +1,10 @@
-"""Build-time benchmark: full build, no-op and one-line-edit rebuild.
+"""Build-time benchmark: full build, no-op, one-line-edit rebuild and draft; the compositor.
 
-Measures the example film of this repository and a generated film of N shots
+Measures the example film of this repository and generated films of N shots
 (default 60), each in a fresh temporary copy, through the real `filmkit`
-command and the real offline backends, and prints a table.
+command and the real offline backends, and prints a table; then, in the same
+run, the compositor's table (see compositor.py): filmkit's compositor against
+the raw encoder fed the same frames and against MoviePy.
 
     python benchmarks/build_times.py                 # example film + 60-shot film
     python benchmarks/build_times.py --shots 6 60 600 --skip-example
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+SHOTS_A_SCENE = 6
 
 GENERATED_FILM = """\
 title: Generated
@@ -69,10 +72,12 @@ def generated_scene(scene: int, shots: int) -> str:
 def make_generated(root: Path, shots: int) -> Path:
     """Write a film of ``shots`` shots into ``root``; returns the file to edit.
 
-    Ten shots a scene, each scene under its own cue of the one score (made once),
-    fading out into the next scene.
+    Six shots a scene, whatever the film's length (so the 6-shot film is one
+    scene like any scene of the 600-shot film, and the films differ only in how
+    many scenes they have), each scene under its own cue of the one score (made
+    once), fading out into the next scene.
     """
-    per_scene = min(10, shots)
+    per_scene = min(SHOTS_A_SCENE, shots)
     scenes = (shots + per_scene - 1) // per_scene
     counts = [min(per_scene, shots - (scene - 1) * per_scene) for scene in range(1, scenes + 1)]
     music = "".join(
@@ -109,10 +114,11 @@ _PEAK_RSS = (
 )
 
 
-def timed_build(root: Path, jobs: int) -> tuple[float, dict[str, int], float]:
+def timed_build(root: Path, jobs: int, *extra: str) -> tuple[float, dict[str, int], float]:
     """Wall time of one `filmkit build`, its step counts and its peak RSS in MiB."""
     started = time.perf_counter()
     build = [sys.executable, "-m", "filmkit.cli", "-C", str(root), "build", "-j", str(jobs)]
+    build += extra
     done = subprocess.run(
         [sys.executable, "-c", _PEAK_RSS, *build], check=True, capture_output=True, text=True
     )
@@ -137,6 +143,7 @@ def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
     edited, edit_counts, _ = timed_build(root, jobs)
     steps = json.loads((root / "build" / "report.json").read_text())["steps"]
     ran = sorted((s for s in steps if s["status"] == "ran"), key=lambda s: -s["seconds"])
+    draft, _, _ = timed_build(root, jobs, "--draft")
     return {
         "slowest": ", ".join(f"{s['id']} {s['seconds']:.1f}s" for s in ran[:3]),
         "film": name,
@@ -146,6 +153,7 @@ def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
         "noop_ran": noop_counts["ran"],
         "edit_s": edited,
         "edit_ran": edit_counts["ran"],
+        "draft_s": draft,
         "peak_rss_mib": full_rss,
     }
 
@@ -154,18 +162,27 @@ def print_table(rows: list[dict[str, object]]) -> None:
     """The results as a plain-text table."""
     header = (
         f"{'film':<22}{'steps':>6}{'full build':>12}{'no-op':>9}"
-        f"{'one-line edit':>15}{'steps re-run':>14}{'peak RSS':>10}"
+        f"{'one-line edit':>15}{'steps re-run':>14}{'draft':>8}{'peak RSS':>10}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
             f"{row['film']:<22}{row['steps']:>6}{row['full_s']:>11.1f}s{row['noop_s']:>8.2f}s"
-            f"{row['edit_s']:>14.1f}s{row['edit_ran']:>14}{row['peak_rss_mib']:>6.0f} MiB"
+            f"{row['edit_s']:>14.1f}s{row['edit_ran']:>14}{row['draft_s']:>7.1f}s"
+            f"{row['peak_rss_mib']:>6.0f} MiB"
         )
     print()
     for row in rows:
         print(f"slowest steps of the one-line edit, {row['film']}: {row['slowest']}")
+    generated = [row for row in rows if str(row["film"]).startswith("generated")]
+    if len(generated) > 1:
+        small, large = generated[0], generated[-1]
+        print(
+            f"{large['film']} against {small['film']}: one-line edit "
+            f"{large['edit_s'] / small['edit_s']:.2f}x, peak RSS "
+            f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x, no-op {large['noop_s']:.2f}s"
+        )
 
 
 def main() -> None:
@@ -181,6 +198,9 @@ def main() -> None:
     )
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel steps per build")
     parser.add_argument("--skip-example", action="store_true", help="only the generated film")
+    parser.add_argument(
+        "--skip-compositor", action="store_true", help="leave out the compositor's table"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
@@ -196,6 +216,12 @@ def main() -> None:
             edit = make_generated(root, shots)
             rows.append(measure(f"generated {shots} shots", root, edit, args.jobs))
     print_table(rows)
+    if not args.skip_compositor:
+        import compositor
+
+        print()
+        print(compositor.setting())
+        print(compositor.table(compositor.measure()))
 
 
 if __name__ == "__main__":

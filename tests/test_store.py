@@ -116,3 +116,27 @@ def test_lockfile_round_trip_in_plan_order(tmp_path: Path) -> None:
     assert text.startswith("# film.lock")
     assert text.index("  a:") < text.index("  b:")
     assert read_lock(path) == entries
+
+
+def test_lockfile_rewrites_a_changed_entry_as_a_whole_dump_would(tmp_path: Path) -> None:
+    from filmkit.store import lockfile
+
+    def entry(n: int) -> LockEntry:
+        digest = f"{n:064x}"
+        return LockEntry(
+            key=digest, config=digest, generator="voice/tone@1", outputs={"audio": digest}
+        )
+
+    path = tmp_path / "film.lock"
+    order = [f"voice:s{n}/shot{n}/1" for n in range(50)]
+    entries = {step_id: entry(n) for n, step_id in enumerate(order)}
+    write_lock(path, entries, order)
+    changed = {**entries, order[7]: entry(1000), "cut": entry(2000)}
+    write_lock(path, changed, [*order, "cut"], previous=entries)
+    whole = {"version": lockfile.LOCK_VERSION, "steps": {k: changed[k].as_dict() for k in changed}}
+    assert path.read_text() == lockfile.HEADER + lockfile._yaml(whole)
+    lockfile._parsed.clear()  # a new process: the parsed form comes from the store's cache
+    assert read_lock(path) == changed
+    (tmp_path / ".filmkit" / "state" / "film.lock.json").write_text("{}")
+    lockfile._parsed.clear()
+    assert read_lock(path) == changed  # a useless cache: the file is parsed again

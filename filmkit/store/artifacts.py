@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filmkit.store.files import atomic_write_text, fsync_dir, hash_file
+from filmkit.store.files import atomic_write_text, fsync_path, hash_file
 
 OBJECT_MTIME = 1_000_000_000
 STORE_DIR = ".filmkit"
@@ -95,7 +95,7 @@ class ArtifactStore:
         os.utime(source, (OBJECT_MTIME, OBJECT_MTIME))
         os.chmod(source, 0o444)
         os.replace(source, target)
-        fsync_dir(target.parent)
+        fsync_path(target.parent)
         return StoredObject(digest, size)
 
     def is_valid(self, obj: StoredObject) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,8 +20,8 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable."""
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or the renames inside a directory, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -47,7 +48,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
@@ -60,14 +61,12 @@ def atomic_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            while chunk := src.read(CHUNK):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        os.close(fd)
+        shutil.copyfile(source, tmp)  # in the kernel where it can (sendfile)
+        fsync_path(Path(tmp))
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
+    fsync_path(target.parent)

@@ -14,8 +14,11 @@ the script's Fountain file.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from ruamel.yaml import YAML
 
 from filmkit.errors import StoreError
 from filmkit.plan.steps import Step
+from filmkit.store.artifacts import STORE_DIR
 from filmkit.store.files import atomic_write_text
 
 LOCK_FILE = "film.lock"
@@ -71,31 +75,62 @@ class ScriptLock:
         return out
 
 
-# The last lock file parsed, by its path and stat: a build reads it several times
-# (scripts, steps) and a large film's lock takes a while to parse. Read only.
-_parsed: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+# The last lock file parsed, by its path and the digest of its text: a build reads
+# it several times (scripts, steps). Read only.
+_parsed: dict[Path, tuple[str, dict[str, Any]]] = {}
 
 
 def _load(path: Path) -> dict[str, Any]:
-    """The parsed lock file; empty when there is none yet."""
+    """The parsed lock file; empty when there is none yet.
+
+    A large film's lock takes a while to parse as YAML, so its parsed form is
+    kept as JSON in the store (``.filmkit/state/film.lock.json``), keyed by the
+    digest of the text: any change to the file, by filmkit or by git, parses it
+    again.
+    """
     try:
-        stat = path.stat()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    seen = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    if (known := _parsed.get(path)) is not None and known[0] == seen:
+    digest = hashlib.sha256(raw).hexdigest()
+    if (known := _parsed.get(path)) is not None and known[0] == digest:
         return known[1]
+    data = _cached(path, digest)
+    if data is None:
+        try:
+            data = YAML(typ="safe").load(raw.decode("utf-8")) or {}
+            if not isinstance(data, dict):
+                raise ValueError("not a mapping")
+        except Exception as exc:  # noqa: BLE001 - any parse problem means the same to the user
+            raise StoreError(
+                f"{path.name} is unreadable ({exc}); restore it from git or delete it to rebuild it"
+            ) from None
+        _remember(path, digest, data)
+    _parsed.clear()
+    _parsed[path] = (digest, data)
+    return data
+
+
+def _sidecar(path: Path) -> Path:
+    return path.parent / STORE_DIR / "state" / f"{path.name}.json"
+
+
+def _cached(path: Path, digest: str) -> dict[str, Any] | None:
     try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError("not a mapping")
-        _parsed.clear()
-        _parsed[path] = (seen, data)
-        return data
-    except Exception as exc:  # noqa: BLE001 - any parse problem means the same to the user
-        raise StoreError(
-            f"{path.name} is unreadable ({exc}); restore it from git or delete it to rebuild it"
-        ) from None
+        cached = json.loads(_sidecar(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or cached.get("digest") != digest:
+        return None
+    data = cached.get("data")
+    return data if isinstance(data, dict) else None
+
+
+def _remember(path: Path, digest: str, data: dict[str, Any]) -> None:
+    with suppress(OSError):  # only a cache: a read-only checkout parses every time
+        sidecar = _sidecar(path)
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(sidecar, json.dumps({"digest": digest, "data": data}), durable=False)
 
 
 def read_scripts(path: Path) -> dict[str, ScriptLock]:
@@ -119,22 +154,64 @@ def write_scripts(path: Path, scripts: dict[str, ScriptLock]) -> None:
 
 
 def _dump(path: Path, steps: dict[str, Any], scripts: dict[str, ScriptLock]) -> None:
-    data: dict[str, Any] = {"version": LOCK_VERSION}
+    """Write the lock, reusing the text of every step entry that did not change.
+
+    The result is exactly what dumping the whole document would write (each
+    entry's block is independent of the others), in a fraction of the time for
+    a film of thousands of steps where an edit changes a few.
+    """
+    head: dict[str, Any] = {"version": LOCK_VERSION}
     if scripts:
-        data["scripts"] = {name: scripts[name].as_dict() for name in sorted(scripts)}
-    data["steps"] = steps
+        head["scripts"] = {name: scripts[name].as_dict() for name in sorted(scripts)}
+    if steps:
+        old = _blocks(path)
+        parts = []
+        for step_id, entry in steps.items():
+            known = old.get(step_id)
+            if known is not None and known[0] == entry:
+                parts.append(known[1])
+            else:
+                parts.extend(f"  {line}\n" for line in _yaml({step_id: entry}).splitlines())
+        text = HEADER + _yaml(head) + "steps:\n" + "".join(parts)
+    else:
+        text = HEADER + _yaml({**head, "steps": steps})
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    atomic_write_text(path, text)
+    _remember(path, hashlib.sha256(text.encode("utf-8")).hexdigest(), {**head, "steps": steps})
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    """Block-style YAML of plain data, keys in the order given (the C emitter)."""
     buffer = io.StringIO()
-    # The C emitter, keys in the order given: the same text as the round-trip
-    # dumper writes for plain data, several times faster.
     yaml = YAML(typ="safe")
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.default_flow_style = False
     yaml.width = 200
     yaml.dump(data, buffer)
-    text = HEADER + buffer.getvalue()
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return
-    atomic_write_text(path, text)
+    return buffer.getvalue()
+
+
+def _blocks(path: Path) -> dict[str, tuple[Any, str]]:
+    """Each step entry of the lock file as it is, and its text; empty if that cannot be told."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        steps = _load(path).get("steps") or {}
+    except (OSError, StoreError):
+        return {}
+    lines = text.splitlines(keepends=True)
+    try:
+        first = lines.index("steps:\n") + 1
+    except ValueError:
+        return {}
+    starts = [n for n in range(first, len(lines)) if lines[n][:3].strip() and lines[n][:2] == "  "]
+    if len(starts) != len(steps) or not isinstance(steps, dict):
+        return {}
+    ends = [*starts[1:], len(lines)]
+    return {
+        step_id: (entry, "".join(lines[a:b]))
+        for (step_id, entry), a, b in zip(steps.items(), starts, ends, strict=True)
+    }
 
 
 def read_lock(path: Path) -> dict[str, LockEntry]:
