@@ -26,12 +26,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from filmkit.media import wav_duration
-from filmkit.render.layers import Layer, Moving, Still, Video, release, scaled
+from filmkit.render.layers import Layer, Moving, Still, Video, release, resized, scaled
 from filmkit.render.layout import display_size, ease, face_frames, ken_burns, place, visibility
 from filmkit.render.text import default_font, text_sprite
 from filmkit.render.timeline import shot_timing
@@ -242,16 +241,12 @@ def _moving(
 
 
 def _resampled(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """``picture`` resized to ``size``: bilinear up, by pixel area down (OpenCV's SIMD
-    resize, several times PIL's speed at these sizes; same mode, straight alpha)."""
-    shrinking = size[0] < picture.width or size[1] < picture.height
-    how = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    pixels = cv2.resize(np.asarray(picture), size, interpolation=how)
-    return Image.fromarray(pixels)  # (h, w, 3) is RGB, (h, w, 4) RGBA
+    """``picture`` resized to ``size`` (same mode, straight alpha; see :func:`resized`)."""
+    return Image.fromarray(resized(np.asarray(picture), size))  # 3 channels RGB, 4 RGBA
 
 
 def _video(layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray) -> Video:
-    """A video layer read through moviepy, trimmed, looped and resized as before."""
+    """A video layer read through moviepy, trimmed and looped; each frame resized as drawn."""
     from moviepy import VideoFileClip, vfx
 
     clip = VideoFileClip(str(path), audio=False)
@@ -261,13 +256,12 @@ def _video(layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray) 
         if layer["loop"]:
             clip = clip.with_effects([vfx.Loop(duration=scene.duration)])
         size = display_size(layer, clip.size, scene.frame)
-        clip = clip.resized(new_size=size)
     except BaseException:
         release(clip)
         raise
     x, y = place(layer, size, scene.frame)
     box = (x, y, x + size[0], y + size[1])
-    return Video(clip, box, scene.frame, scene.times - layer["start"], shown)
+    return Video(clip, size, box, scene.frame, scene.times - layer["start"], shown)
 
 
 def _subtitles(scene: _Scene, lengths: list[float]) -> list[Layer]:

@@ -14,6 +14,7 @@ from collections.abc import Hashable
 from functools import lru_cache
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -187,6 +188,17 @@ class Moving(Layer):
         return source.transform(size, Image.Transform.AFFINE, affine, Image.Resampling.NEAREST)
 
 
+def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(height, width, channels)`` uint8 pixels resized to ``size`` (width, height):
+    bilinear up, by pixel area down, with OpenCV's SIMD resize (several times PIL's
+    speed at frame sizes); unchanged when already that size."""
+    if (pixels.shape[1], pixels.shape[0]) == size:
+        return pixels
+    shrinking = size[0] < pixels.shape[1] or size[1] < pixels.shape[0]
+    how = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(pixels, size, interpolation=how)
+
+
 def _union(boxes: list[Box | None]) -> Box | None:
     """The smallest box holding all the boxes given (None ones: empty)."""
     found = [b for b in boxes if b is not None]
@@ -216,13 +228,21 @@ def _windows(maps: np.ndarray, box: Box, frame: tuple[int, int], extent: Box) ->
 
 
 class Video(Layer):
-    """A video file's frames, read through a moviepy clip (trimmed, looped, resized)."""
+    """A video file's frames, read through a moviepy clip (trimmed, looped), resized to
+    ``size`` as they are drawn."""
 
     def __init__(
-        self, clip: Any, box: Box, frame: tuple[int, int], local: np.ndarray, shown: np.ndarray
+        self,
+        clip: Any,
+        size: tuple[int, int],
+        box: Box,
+        frame: tuple[int, int],
+        local: np.ndarray,
+        shown: np.ndarray,
     ) -> None:
         super().__init__(shown, box, frame)
         self.clip = clip
+        self.size = size
         self.local = local
         self._readers = _keep_readers(clip)
 
@@ -230,7 +250,7 @@ class Video(Layer):
         return i if self.levels[i] > 0 else None
 
     def draw(self, canvas: Image.Image, i: int) -> None:
-        picture = Image.fromarray(self.clip.get_frame(self.local[i]))
+        picture = Image.fromarray(resized(self.clip.get_frame(self.local[i]), self.size))
         level = int(self.levels[i])
         canvas.paste(picture, self.box[:2], faded(None, level, picture.size))
 
