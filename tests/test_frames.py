@@ -88,12 +88,21 @@ def test_layer_shows_only_between_its_start_and_end() -> None:
     assert shown == [3 <= i < 6 for i in range(frames.count)]
 
 
-def test_ken_burns_frames_follow_the_crop_of_the_move(tmp_path: Path) -> None:
+ZOOM_IN = {"zoom": (1.0, 2.0), "x": (0.5, 0.5), "y": (0.5, 0.5)}
+
+
+def zooming_gradient(folder: Path) -> tuple[ShotFrames, Path]:
+    """A shot of a horizontal grey ramp (128 x 72) zooming in twofold, and the picture."""
     x = np.arange(128)
     gradient = np.broadcast_to((x * 2)[None, :, None], (72, 128, 3))
-    path = picture(tmp_path / "gradient.png", gradient)
-    move = {"zoom": (1.0, 2.0), "x": (0.5, 0.5), "y": (0.5, 0.5)}
-    with ShotFrames(shot(layer("image", move=move)), {"layer0": path}) as frames:
+    path = picture(folder / "gradient.png", gradient)
+    return ShotFrames(shot(layer("image", move=ZOOM_IN)), {"layer0": path}), path
+
+
+def test_ken_burns_frames_follow_the_crop_of_the_move(tmp_path: Path) -> None:
+    move = ZOOM_IN
+    shot_frames, path = zooming_gradient(tmp_path)
+    with shot_frames as frames:
         first, last = frames.frame(0), frames.frame(frames.count - 1)
         count = frames.count
     progress = ease(np.arange(count) / FPS / (count / FPS))
@@ -107,11 +116,7 @@ def test_ken_burns_frames_follow_the_crop_of_the_move(tmp_path: Path) -> None:
 
 
 def test_held_frames_repeat_every_other_picture_of_the_move(tmp_path: Path) -> None:
-    x = np.arange(128)
-    gradient = np.broadcast_to((x * 2)[None, :, None], (72, 128, 3))
-    path = picture(tmp_path / "gradient.png", gradient)
-    move = {"zoom": (1.0, 2.0), "x": (0.5, 0.5), "y": (0.5, 0.5)}
-    with ShotFrames(shot(layer("image", move=move)), {"layer0": path}) as frames:
+    with zooming_gradient(tmp_path)[0] as frames:
         every = [np.array(f) for f in frames.frames(1, 8)]
         held = [np.array(f) for f in frames.frames(1, 8, hold=2)]
     assert len(held) == 7
