@@ -104,11 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         "show what a build would do and why (new, params changed, input changed...)",
         "examples:\n  filmkit plan\n"
         "  filmkit plan --all        include up-to-date steps\n"
+        "  filmkit plan --draft      what a draft build would render\n"
         "  filmkit plan --json | jq",
     )
     plan.add_argument("steps", nargs="*", metavar="STEP", help="step ids or globs (default: all)")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.add_argument("--all", action="store_true", help="also list steps that are up to date")
+    plan.add_argument("--draft", action="store_true", help="what `filmkit build --draft` would do")
 
     build = command(
         "build",
@@ -284,10 +286,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from filmkit.plan.costs import estimate, total, usd
+    from filmkit.plan.profiles import DRAFT, FINAL
 
     project = _project(args)
     spec = project.load()
-    plan = project.plan(spec)
+    plan = project.plan(spec, profile=DRAFT if args.draft else FINAL)
     if args.steps:
         plan = plan.select(args.steps)
     forecasts = project.forecast(plan)
