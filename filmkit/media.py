@@ -60,12 +60,37 @@ def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
     """Write float audio ``(samples,)`` or ``(samples, channels)`` as 16-bit PCM."""
     if audio.ndim == 1:
         audio = audio[:, None]
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(pcm.shape[1])
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm.tobytes())
+    with WavWriter(path, audio.shape[1], rate) as wav:
+        wav.write(audio)
+
+
+class WavWriter:
+    """A 16-bit PCM WAV file written a block of float audio at a time.
+
+    The file has the same bytes as :func:`write_wav` of all the blocks at
+    once; the header's sizes are set when it is closed.
+    """
+
+    def __init__(self, path: Path, channels: int, rate: int) -> None:
+        self._wav = wave.open(str(path), "wb")  # noqa: SIM115 - closed by close
+        self._wav.setnchannels(channels)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(rate)
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append float ``(samples, channels)`` audio, clipped to [-1, 1]."""
+        pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
+        self._wav.writeframes(pcm.tobytes())
+
+    def close(self) -> None:
+        """Finish the header and close the file."""
+        self._wav.close()
+
+    def __enter__(self) -> WavWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def wav_duration(path: Path) -> float:

@@ -25,7 +25,7 @@ RENDER_VERSIONS = {
     "render/shot": "7",
     "render/transition": "3",
     "render/timeline": "3",
-    "render/mix": "6",
+    "render/mix": "7",
     "render/loudness": "1",
     "render/master": "1",
     "render/reel": "1",

@@ -17,24 +17,32 @@ A cue or an ambience that runs across scenes is rendered in each scene it
 reaches, from its own start: a scene takes only its stretch of it.
 
 Audio is float32 numpy ``(samples, 2)`` at the mix rate, so gains, ducking
-curves and the limiter work without rounding to 16 bits between stages.
+curves and the limiter work without rounding to 16 bits between stages. Both
+steps go through a scene ``BLOCK_SAMPLES`` at a time, writing as they go, so
+their memory does not grow with the scene; the results are the same as if
+the scene were held whole.
 User files (mp3, flac, ogg, any WAV) are decoded by imageio-ffmpeg's binary;
 scipy's polyphase filter resamples the voices.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import tempfile
 import wave
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
-from filmkit.media import read_wav, run_ffmpeg, write_wav
+from filmkit.media import WavWriter, read_wav, run_ffmpeg
 from filmkit.plan.sound import STEMS
 from filmkit.render import aac, loudness
 from filmkit.render.checks import settle
@@ -45,6 +53,9 @@ LOOP_CROSSFADE = 1.0
 CLIP_LEVEL = 0.999
 # The film's loudness gain moves in steps this big (dB).
 GAIN_STEP = 0.25
+# The mix and the master work through a scene this many samples at a time (about
+# 5.5 s at 48 kHz): their memory does not grow with the scene's length.
+BLOCK_SAMPLES = 2**18
 
 
 def load_audio(path: Path, rate: int) -> np.ndarray:
@@ -179,7 +190,8 @@ def duck_gain(
     for begin, end in speech:
         low = max(0, math.ceil((begin - DUCK_ATTACK) * rate) - start)
         high = min(total, math.ceil((end + DUCK_RELEASE) * rate) - start)
-        speaking[low:high] = 1.0
+        if high > low:  # speech before the window (high < 0) must not index from its end
+            speaking[low:high] = 1.0
     speaking = uniform_filter1d(speaking, size=max(1, int(DUCK_ATTACK * rate)), mode="nearest")
     gain = (10 ** (depth * speaking / 20)).astype(np.float32)
     return gain[margin : margin + count]
@@ -193,71 +205,176 @@ def mix_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str
     the cut may need (:func:`filmkit.render.aac.window`). Writes the mix as
     float samples, the stems as WAV, and the gating-block powers the film's
     loudness is computed from.
+
+    The scene is mixed ``BLOCK_SAMPLES`` at a time and every output is written
+    as it goes, so its memory does not grow with the scene's length: a line,
+    a cue or a sound is loaded when the blocks reach it and let go once they
+    have passed it.
     """
     rate = params["rate"]
     clock = _read_json(inputs["clock"])
     shots = {int(i): (start, duration) for i, start, duration in clock["shots"]}
     own = _samples(clock["length"], rate)
     count = aac.window(own)
-    stems = {name: np.zeros((count, 2), dtype=np.float32) for name in STEMS}
+    stems = {name: _Stem() for name in STEMS}
     for shot, line, start, _segments in clock["lines"]:
-        name = f"line:{shot}:{line}"
-        if name in inputs:
-            audio = load_audio(inputs[name], rate)
+        if f"line:{shot}:{line}" in inputs:
             at = _at(start, rate)
-            place(stems["dialogue"], audio[max(0, -at) :], max(0, at))
+            stems["dialogue"].add(at, partial(_line, inputs[f"line:{shot}:{line}"], at, rate))
     ducked = []
     for cue in params["cues"]:
         begin = shots[cue["first"]][0]
         end = sum(shots[cue["last"]]) + cue["fade_out"]
         if params["last"]:
             end = min(end, clock["length"])
-        audio = load_audio(inputs[f"cue:{cue['id']}"], rate)
-        if cue["trim"]:
-            audio = audio[_samples(cue["trim"][0], rate) : _samples(cue["trim"][1], rate)]
         length = _at(end, rate) - _at(begin, rate)
-        stems["music"] += _placed(audio, begin, length, cue, rate, count)
+        stems["music"].add(_at(begin, rate), partial(_cue, cue, begin, length, inputs, rate))
         ducked.append((begin, end, cue["duck_db"]))
+    film_end = clock["length"] if params["last"] else None
     for sound in params["sounds"]:
-        stems["effects"] += _effect(
-            sound, shots, inputs, rate, count, clock["length"] if params["last"] else None
-        )
+        start = shots[sound["shot"]][0] + sound["at"]
+        load = partial(_effect, sound, start, shots, inputs, rate, film_end)
+        stems["effects"].add(_at(start, rate), load)
     speech = [seg for *_, segments in clock["lines"] for seg in segments]
-    music = stems["music"] * duck_gain(speech, ducked, 0, count, rate)[:, None]
     gains = {name: np.float32(10 ** (db / 20)) for name, db in params["gains"].items()}
-    mixed = stems["dialogue"] * gains["dialogue"] + music * gains["music"]
-    mixed += stems["effects"] * gains["effects"]
-    np.save(outputs["audio"], mixed, allow_pickle=False)
-    problems = []
-    for name, audio in stems.items():
-        write_wav(outputs[name], audio[:own], rate)
-        clipped = np.flatnonzero(loudness.magnitude(audio[:own]) >= CLIP_LEVEL)
-        if clipped.size:
-            problems.append(
-                f"the {name} stem clips ({clipped.size} samples, first at "
-                f"{clipped[0] / rate:.2f}s into the scene): lower its level (gain_db) there"
-            )
-    powers = loudness.block_powers(mixed[:own], rate)
-    _write_json(outputs["levels"], {"samples": own, "blocks": powers.tolist()})
-    meta = {"duration": round(own / rate, 6), "lufs": round(loudness.gated_loudness(powers), 2)}
+    clipped = {name: (0, 0) for name in STEMS}  # samples at or over the clip level, the first
+    powers = loudness.BlockPowers(rate)
+    with ExitStack() as files:
+        samples = files.enter_context(outputs["audio"].open("wb"))
+        _npy_header(samples, (count, 2))
+        wavs = {name: files.enter_context(WavWriter(outputs[name], 2, rate)) for name in STEMS}
+        for first in range(0, count, BLOCK_SAMPLES):
+            size = min(BLOCK_SAMPLES, count - first)
+            audio = {name: stem.block(first, size) for name, stem in stems.items()}
+            music = audio["music"] * duck_gain(speech, ducked, first, size, rate)[:, None]
+            mixed = audio["dialogue"] * gains["dialogue"] + music * gains["music"]
+            mixed += audio["effects"] * gains["effects"]
+            mixed.tofile(samples)
+            mine = max(0, min(size, own - first))  # the scene's own samples in this block
+            for name, stem in audio.items():
+                wavs[name].write(stem[:mine])
+                over = np.flatnonzero(loudness.magnitude(stem[:mine]) >= CLIP_LEVEL)
+                if over.size:
+                    seen, at = clipped[name]
+                    clipped[name] = (seen + over.size, at if seen else first + int(over[0]))
+            powers.feed(mixed[:mine])
+    problems = [
+        f"the {name} stem clips ({seen} samples, first at "
+        f"{at / rate:.2f}s into the scene): lower its level (gain_db) there"
+        for name, (seen, at) in clipped.items()
+        if seen
+    ]
+    blocks = powers.powers()
+    _write_json(outputs["levels"], {"samples": own, "blocks": blocks.tolist()})
+    meta = {"duration": round(own / rate, 6), "lufs": round(loudness.gated_loudness(blocks), 2)}
     return meta | settle(problems, params["checks"], "the scene's sound")
+
+
+class _Sound(Protocol):
+    """A loaded line, cue or sound: where it ends (samples), and how it adds into a stem."""
+
+    @property
+    def end(self) -> int:
+        """The sample of the scene where it has ended."""
+
+    def add_to(self, bed: np.ndarray, first: int) -> None:
+        """Add its samples ``first`` to ``first + len(bed)`` into ``bed``."""
+
+
+class _Stem:
+    """One stem's sounds, each loaded when the blocks reach it and let go once past its end.
+
+    A block adds the sounds in play in the order they were added, as one
+    whole-scene bed would have them: the sums are the same to the bit.
+    """
+
+    def __init__(self) -> None:
+        self._coming: list[tuple[int, int, Callable[[], _Sound]]] = []  # a heap, soonest first
+        self._added = 0
+        self._playing: dict[int, _Sound] = {}
+
+    def add(self, at: int, load: Callable[[], _Sound]) -> None:
+        """A sound starting at sample ``at`` of the scene, loaded by ``load()`` when needed."""
+        heapq.heappush(self._coming, (at, self._added, load))
+        self._added += 1
+
+    def block(self, first: int, count: int) -> np.ndarray:
+        """The stem over samples ``first`` to ``first + count``."""
+        bed = np.zeros((count, 2), dtype=np.float32)
+        while self._coming and self._coming[0][0] < first + count:
+            _at, order, load = heapq.heappop(self._coming)
+            self._playing[order] = load()
+        for order in sorted(self._playing):
+            sound = self._playing[order]
+            sound.add_to(bed, first)
+            if sound.end <= first + count:
+                del self._playing[order]
+        return bed
+
+
+@dataclass
+class _Line:
+    """A line of dialogue as it was spoken, from sample ``at`` of the scene."""
+
+    at: int
+    audio: np.ndarray
+
+    @property
+    def end(self) -> int:
+        return self.at + self.audio.shape[0]
+
+    def add_to(self, bed: np.ndarray, first: int) -> None:
+        place(bed, self.audio[max(0, first - self.at) :], max(0, self.at - first))
+
+
+@dataclass
+class _Placed:
+    """A cue or a sound fitted to ``length`` samples from ``start`` seconds into the scene."""
+
+    audio: np.ndarray
+    start: float
+    length: int
+    how: dict[str, Any]
+    rate: int
+
+    @property
+    def end(self) -> int:
+        return _at(self.start, self.rate) + max(0, self.length)
+
+    def add_to(self, bed: np.ndarray, first: int) -> None:
+        bed += _placed(
+            self.audio, self.start, self.length, self.how, self.rate, first, bed.shape[0]
+        )
+
+
+def _line(path: Path, at: int, rate: int) -> _Line:
+    return _Line(at, load_audio(path, rate))
+
+
+def _cue(
+    cue: dict[str, Any], begin: float, length: int, inputs: dict[str, Path], rate: int
+) -> _Placed:
+    """A music cue, trimmed, over ``length`` samples from ``begin`` seconds into the scene."""
+    audio = load_audio(inputs[f"cue:{cue['id']}"], rate)
+    if cue["trim"]:
+        audio = audio[_samples(cue["trim"][0], rate) : _samples(cue["trim"][1], rate)]
+    return _Placed(audio, begin, length, cue, rate)
 
 
 def _effect(
     sound: dict[str, Any],
+    start: float,
     shots: dict[int, tuple[float, float]],
     inputs: dict[str, Path],
     rate: int,
-    count: int,
     film_end: float | None,
-) -> np.ndarray:
-    """One sound effect or ambience over the scene's window.
+) -> _Placed:
+    """One sound effect or ambience, from ``start`` seconds into the scene.
 
     It starts ``at`` seconds into its shot and plays to its own end, or loops
     or is cut at the end of its ``until`` shot; it never plays past the end of
     its last scene (or of the film).
     """
-    start = shots[sound["shot"]][0] + sound["at"]
     audio = load_audio(inputs[f"sound:{sound['shot']}:{sound['index']}"], rate)
     limit = sum(shots[sound["scene_end"]])
     if sound["loop"] or sound["until"] != sound["shot"]:
@@ -267,13 +384,22 @@ def _effect(
     length = _at(limit, rate) - _at(start, rate)
     if not sound["loop"]:
         length = min(length, audio.shape[0])
-    return _placed(audio, start, length, sound, rate, count)
+    return _Placed(audio, start, length, sound, rate)
 
 
 def _placed(
-    audio: np.ndarray, start: float, length: int, how: dict[str, Any], rate: int, count: int
+    audio: np.ndarray,
+    start: float,
+    length: int,
+    how: dict[str, Any],
+    rate: int,
+    first: int,
+    count: int,
 ) -> np.ndarray:
-    """A cue or a sound over the scene's first ``count`` samples: fitted, faded, at its gain."""
+    """A cue or a sound over the scene's samples ``first`` to ``first + count``.
+
+    Fitted, faded and at its gain; it starts ``start`` seconds into the scene.
+    """
     stretch = fitted(
         audio,
         length,
@@ -281,10 +407,48 @@ def _placed(
         loop=how["loop"],
         fade_in=how["fade_in"],
         fade_out=how["fade_out"],
-        first=-_at(start, rate),
+        first=first - _at(start, rate),
         count=count,
     )
     return stretch * np.float32(10 ** (how["gain_db"] / 20))
+
+
+def _npy_header(file: BinaryIO, shape: tuple[int, ...]) -> None:
+    """The header :func:`numpy.save` writes for a float32 array of ``shape``."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(file, header | {"shape": shape})
+
+
+class _Samples:
+    """A ``.npy`` file of ``(samples, channels)`` audio, read a stretch at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        version = np.lib.format.read_magic(self._file)
+        read = np.lib.format.read_array_header_1_0
+        if version != (1, 0):
+            read = np.lib.format.read_array_header_2_0
+        self.shape, fortran, self._dtype = read(self._file)
+        if fortran or len(self.shape) != 2:
+            self._file.close()
+            raise MediaError(f"{path.name}: not a (samples, channels) array")
+        self._data = self._file.tell()
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop``."""
+        row = self.shape[1] * self._dtype.itemsize
+        self._file.seek(self._data + start * row)
+        data = self._file.read((stop - start) * row)
+        return np.frombuffer(data, dtype=self._dtype).reshape(-1, self.shape[1])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> _Samples:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # -- the film's loudness and each scene's master ------------------------------
@@ -309,23 +473,39 @@ def film_gain(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dic
 
 
 def master_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str, Path]) -> dict:
-    """A scene's mix at the film's gain, under the true-peak ceiling, encoded as AAC."""
+    """A scene's mix at the film's gain, under the true-peak ceiling, encoded as AAC.
+
+    The mix is read, limited, measured and encoded ``BLOCK_SAMPLES`` at a
+    time (the limiter reads a little of the mix either side of each block),
+    so the memory it takes does not grow with the scene's length.
+    """
     rate = params["rate"]
-    mixed = np.load(inputs["audio"], allow_pickle=False)
     own = _read_json(inputs["levels"])["samples"]
     gain = _read_json(inputs["gain"])["gain_db"]
-    # A little headroom under the ceiling: AAC encoding adds a few tenths of a dB.
-    mastered = loudness.limit(
-        mixed * np.float32(10 ** (gain / 20)), rate, params["true_peak"] - 0.5
+    scale = np.float32(10 ** (gain / 20))
+    powers = loudness.BlockPowers(rate)
+    peak = loudness.TruePeak()
+    with _Samples(inputs["audio"]) as mixed, aac.Encoder(rate, outputs["aac"]) as encoder:
+        # A little headroom under the ceiling: AAC encoding adds a few tenths of a dB.
+        for first, mastered in loudness.limited_blocks(
+            lambda start, stop: mixed.read(start, stop) * scale,
+            mixed.shape[0],
+            rate,
+            params["true_peak"] - 0.5,
+            BLOCK_SAMPLES,
+        ):
+            encoder.write(mastered)
+            mine = mastered[: max(0, own - first)]
+            powers.feed(mine)
+            peak.feed(mine)
+    blocks, true_peak = powers.powers(), peak.result()
+    _write_json(
+        outputs["levels"], {"samples": own, "blocks": blocks.tolist(), "true_peak": true_peak}
     )
-    aac.encode(mastered, rate, outputs["aac"])
-    powers = loudness.block_powers(mastered[:own], rate)
-    peak = loudness.true_peak(mastered[:own])
-    _write_json(outputs["levels"], {"samples": own, "blocks": powers.tolist(), "true_peak": peak})
     return {
         "gain_db": gain,
-        "lufs": round(loudness.gated_loudness(powers), 2),
-        "true_peak_dbtp": round(peak, 2),
+        "lufs": round(loudness.gated_loudness(blocks), 2),
+        "true_peak_dbtp": round(true_peak, 2),
     }
 
 
