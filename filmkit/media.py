@@ -7,10 +7,15 @@ assumed. Audio inside filmkit is float32 numpy arrays of shape
 
 from __future__ import annotations
 
+import queue
 import subprocess
+import tempfile
+import threading
 import wave
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
@@ -31,6 +36,92 @@ def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> None:
     if proc.returncode != 0:
         stderr = proc.stderr.decode("utf-8", "replace").strip()
         raise MediaError(f"ffmpeg failed: {stderr[-2000:]}")
+
+
+class FeedingFfmpeg:
+    """An ffmpeg process fed numpy arrays through its standard input by a thread of its own.
+
+    :meth:`_put` queues an array and returns at once unless the pump is ``ahead``
+    arrays behind, so the caller makes the next one while ffmpeg takes this one.
+    ffmpeg is never left running: on any error it is killed and waited for, and
+    the error carries the end of what it printed (kept in a file, not a pipe
+    nobody reads, which could stall it). Used as a context manager, leaving the
+    block on an error stops ffmpeg and leaves ``out`` unfinished.
+    """
+
+    def __init__(self, args: list[str], out: Path, *, ahead: int, taking: str) -> None:
+        self.out = out
+        self._taking = taking
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close/abort
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args, str(out)]
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+        )
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(ahead)
+        self._broken: OSError | None = None
+        self._pump = threading.Thread(target=self._feed, name=f"to ffmpeg: {out.name}")
+        self._pump.daemon = True
+        self._pump.start()
+
+    def _put(self, data: np.ndarray) -> None:
+        """Queue a C-contiguous array for ffmpeg's stdin."""
+        if self._broken is not None:
+            raise self._failure(f"ffmpeg stopped taking {self._taking} ({self._broken})")
+        self._queue.put(data)
+
+    def close(self) -> None:
+        """Finish the file: wait for ffmpeg to take and encode everything written."""
+        self._end_feed()
+        if self._proc.wait() != 0 or self._broken is not None:
+            raise self._failure("ffmpeg failed")
+        self._log.close()
+
+    def abort(self) -> None:
+        """Stop ffmpeg now, leaving whatever it wrote; no zombie is left behind."""
+        self._stop()
+        self._log.close()
+
+    def _feed(self) -> None:
+        """The pump: queued arrays into ffmpeg's stdin until the end mark, then EOF."""
+        stdin = self._proc.stdin
+        assert stdin is not None
+        while (data := self._queue.get()) is not None:
+            if self._broken is None:
+                try:
+                    stdin.write(data.data)
+                except OSError as error:  # ffmpeg is gone; drain, so _put never blocks
+                    self._broken = error
+        with suppress(OSError):  # the pipe's last bytes had nowhere to go
+            stdin.close()
+
+    def _end_feed(self) -> None:
+        if self._pump.is_alive():
+            self._queue.put(None)
+            self._pump.join()
+
+    def _stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._end_feed()
+        self._proc.wait()
+
+    def _failure(self, what: str) -> MediaError:
+        """The error for a failed encode, with the end of ffmpeg's log; ffmpeg is reaped."""
+        self._stop()
+        self._log.seek(0)
+        said = self._log.read().decode(errors="replace").strip()[-2000:]
+        self._log.close()
+        said = said or f"exit status {self._proc.returncode}"
+        return MediaError(f"{what} encoding {self.out.name}: {said}")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def decode_audio(path: Path, rate: int, channels: int = 2) -> bytes:

@@ -20,18 +20,12 @@ encoder's delay); it is dropped, so the decoded sound starts on time.
 
 from __future__ import annotations
 
-import queue
-import subprocess
-import tempfile
-import threading
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
-from typing import IO
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
-from filmkit.media import ffmpeg_exe
+from filmkit.media import FeedingFfmpeg
 
 FRAME = 1024
 BITRATE = "192k"
@@ -52,92 +46,23 @@ def encode(audio: np.ndarray, rate: int, out: Path, bitrate: str = BITRATE) -> N
             encoder.write(audio[start : start + PIPE_SAMPLES])
 
 
-class Encoder:
+class Encoder(FeedingFfmpeg):
     """An ADTS AAC encode fed float stereo audio a block at a time, through ffmpeg's stdin.
 
     The bytes are those of :func:`encode` on all the blocks at once: ffmpeg
-    reads the samples as one stream however they are split. A thread feeds
-    the pipe, up to ``AHEAD`` blocks behind :meth:`write`, so ffmpeg encodes
-    one block while the caller makes the next. Leaving the ``with`` block on
-    an error stops ffmpeg and leaves ``out`` unfinished.
+    reads the samples as one stream however they are split. ffmpeg encodes
+    one block while the caller makes the next (up to ``AHEAD`` behind).
     """
 
     def __init__(self, rate: int, out: Path, bitrate: str = BITRATE) -> None:
-        self.out = out
-        args = ["-f", "f32le", "-ar", str(rate), "-ac", "2", "-i", "pipe:0", "-c:a", "aac"]
+        args = ["-nostdin", "-f", "f32le", "-ar", str(rate), "-ac", "2", "-i", "pipe:0"]
         # ffmpeg's fast AAC search: a third of the default's time at this bitrate.
-        args += ["-aac_coder", "fast", "-b:a", bitrate, "-f", "adts", str(out)]
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
-        # ffmpeg's messages go to a file, not a pipe: a pipe nobody reads could stall it.
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close/abort
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
-        )
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(AHEAD)
-        self._broken: OSError | None = None
-        self._pump = threading.Thread(target=self._feed, name=f"to ffmpeg: {out.name}")
-        self._pump.daemon = True
-        self._pump.start()
+        args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, "-f", "adts"]
+        super().__init__(args, out, ahead=AHEAD, taking="audio")
 
     def write(self, audio: np.ndarray) -> None:
         """Queue the next ``(samples, 2)`` float samples (copied) for ffmpeg."""
-        if self._broken is not None:
-            raise self._failure(f"ffmpeg stopped taking audio ({self._broken})")
-        self._queue.put(np.array(audio, dtype="<f4", order="C"))
-
-    def close(self) -> None:
-        """Finish the stream: wait for ffmpeg to encode everything written."""
-        self._end_feed()
-        if self._proc.wait() != 0 or self._broken is not None:
-            raise self._failure("ffmpeg failed")
-        self._log.close()
-
-    def abort(self) -> None:
-        """Stop ffmpeg now, leaving whatever it wrote."""
-        self._stop()
-        self._log.close()
-
-    def _feed(self) -> None:
-        """The pump: queued blocks into ffmpeg's stdin until the end mark, then EOF."""
-        stdin = self._proc.stdin
-        assert stdin is not None
-        while (block := self._queue.get()) is not None:
-            if self._broken is None:
-                try:
-                    stdin.write(block.data)
-                except OSError as error:  # ffmpeg is gone; drain, so write() never blocks
-                    self._broken = error
-        with suppress(OSError):
-            stdin.close()
-
-    def _end_feed(self) -> None:
-        if self._pump.is_alive():
-            self._queue.put(None)
-            self._pump.join()
-
-    def _stop(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._end_feed()
-        self._proc.wait()
-
-    def _failure(self, what: str) -> MediaError:
-        """The error for a failed encode, with the end of ffmpeg's messages; ffmpeg is reaped."""
-        self._stop()
-        self._log.seek(0)
-        said = self._log.read().decode(errors="replace").strip()[-2000:]
-        self._log.close()
-        said = said or f"exit status {self._proc.returncode}"
-        return MediaError(f"{what} encoding {self.out.name}: {said}")
-
-    def __enter__(self) -> Encoder:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
+        self._put(np.array(audio, dtype="<f4", order="C"))
 
 
 def frames(data: bytes) -> list[bytes]:

@@ -1,8 +1,8 @@
 """Raw frames to H.264 and back, through ffmpeg's pipes.
 
 :class:`FrameWriter` streams raw rgb24 frames into ffmpeg's standard input,
-so no frame is ever written to disk uncompressed, and ffmpeg encodes on its
-own threads, in its own process, while this one composites the next frames.
+so no frame is ever written to disk uncompressed, and ffmpeg encodes in its
+own process while this one composites the next frames.
 :func:`read_frames` is its counterpart, for frames kept to be blended again.
 Either way ffmpeg is never left running: on any error it is killed and
 waited for, and the error carries the end of what it printed.
@@ -10,27 +10,22 @@ waited for, and the error carries the end of what it printed.
 
 from __future__ import annotations
 
-import queue
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import suppress
 from itertools import islice
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
 import numpy as np
 
 from filmkit.errors import MediaError
-from filmkit.media import ffmpeg_exe
+from filmkit.media import FeedingFfmpeg, ffmpeg_exe
 
 VIDEO_CODEC = "libx264"
 AHEAD = 4
 
 
-class FrameWriter:
+class FrameWriter(FeedingFfmpeg):
     """An ffmpeg process encoding the ``(height, width, 3)`` uint8 frames written to it.
 
     A thread of its own feeds the pipe, up to ``AHEAD`` frames behind
@@ -48,93 +43,18 @@ class FrameWriter:
         preset: str,
         codec_args: Sequence[str],
     ) -> None:
-        self.out = out
         self.shape = (size[1], size[0], 3)
         self.written = 0
-        # ffmpeg's log goes to a file, not a pipe: a pipe nobody reads could stall it.
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close/abort
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
-        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}"]
-        cmd += ["-r", str(fps), "-i", "-", "-an", "-c:v", VIDEO_CODEC, "-preset", preset]
-        self._proc = subprocess.Popen(
-            [*cmd, *codec_args, str(out)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(AHEAD)
-        self._broken: OSError | None = None
-        self._pump = threading.Thread(target=self._feed, name=f"to ffmpeg: {out.name}")
-        self._pump.daemon = True
-        self._pump.start()
+        args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}"]
+        args += ["-r", str(fps), "-i", "-", "-an", "-c:v", VIDEO_CODEC, "-preset", preset]
+        super().__init__([*args, *codec_args], out, ahead=AHEAD, taking="frames")
 
     def write(self, frame: np.ndarray) -> None:
         """Queue one frame for ffmpeg; blocks while ffmpeg is ``AHEAD`` frames behind."""
         if frame.shape != self.shape or frame.dtype != np.uint8:
             raise ValueError(f"a frame must be {self.shape} uint8, not {frame.shape} {frame.dtype}")
-        if self._broken is not None:
-            raise self._failure(f"ffmpeg stopped taking frames ({self._broken})")
-        self._queue.put(np.ascontiguousarray(frame))
+        self._put(np.ascontiguousarray(frame))
         self.written += 1
-
-    def close(self) -> None:
-        """Finish the file: wait for ffmpeg to encode every frame written."""
-        self._end_feed()
-        if self._proc.wait() != 0:
-            raise self._failure("ffmpeg failed")
-        self._log.close()
-
-    def abort(self) -> None:
-        """Stop ffmpeg now, leaving whatever it wrote; no zombie is left behind."""
-        self._stop()
-        self._log.close()
-
-    def _feed(self) -> None:
-        """The pump: queued frames into ffmpeg's stdin until the end mark, then EOF."""
-        stdin = self._proc.stdin
-        assert stdin is not None
-        while (frame := self._queue.get()) is not None:
-            if self._broken is None:
-                try:
-                    stdin.write(frame.data)
-                except OSError as error:  # ffmpeg is gone; drain, so write() never blocks
-                    self._broken = error
-        with suppress(OSError):  # the pipe's last bytes had nowhere to go
-            stdin.close()
-
-    def _end_feed(self) -> None:
-        if self._pump.is_alive():
-            self._queue.put(None)
-            self._pump.join()
-
-    def _stop(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._end_feed()
-        self._proc.wait()
-
-    def _failure(self, what: str) -> MediaError:
-        """The error for a failed encode, with the end of ffmpeg's log; ffmpeg is reaped."""
-        self._stop()
-        self._log.seek(0)
-        said = self._log.read().decode(errors="replace").strip()[-2000:]
-        self._log.close()
-        said = said or f"exit status {self._proc.returncode}"
-        return MediaError(f"{what} encoding {self.out.name}: {said}")
-
-    def __enter__(self) -> FrameWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if error is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_frames(writer: FrameWriter, frames: Iterable[np.ndarray], count: int) -> None:
