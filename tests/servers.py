@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import urllib.request
 from collections.abc import Iterable, Sequence
@@ -164,10 +165,19 @@ class MotoServer:
             return response.read()
 
     def recording(self) -> list[dict[str, Any]]:
-        """Requests recorded since entering, oldest first; JSON bodies parsed into ``json``."""
+        """Requests recorded since entering, oldest first; JSON bodies parsed into ``json``.
+
+        moto appends one JSON record a request, from the server's threads: two
+        requests at once can land on one line, so the records are read one
+        document at a time rather than one line at a time.
+        """
         entries = []
-        for line in self._call("GET", "/moto-api/recorder/download-recording").splitlines():
-            entry = json.loads(line)
+        text = self._call("GET", "/moto-api/recorder/download-recording").decode()
+        decoder, space = json.JSONDecoder(), re.compile(r"\s*")
+        at = space.match(text).end()  # type: ignore[union-attr]
+        while at < len(text):
+            entry, at = decoder.raw_decode(text, at)
+            at = space.match(text, at).end()  # type: ignore[union-attr]
             body = entry.get("body") or ""
             raw = base64.b64decode(body) if entry.get("body_encoded") else body.encode()
             try:
