@@ -171,10 +171,7 @@ def _envelope(audio: np.ndarray, floor: float, first: int, last: int) -> np.ndar
     from scipy.signal import resample_poly
 
     loud = magnitude(audio[first:last])
-    blocks = -(-loud.size // BLOCK)
-    padded = np.zeros(blocks * BLOCK, dtype=loud.dtype)
-    padded[: loud.size] = loud
-    hot = padded.reshape(blocks, BLOCK).max(axis=1) >= floor
+    hot = _block_peaks(loud) >= floor
     envelope = loud.astype(np.float32)
     # Runs of neighbouring hot blocks, oversampled a stretch at a time with a margin.
     edges = np.flatnonzero(np.diff(np.concatenate([[0], hot.astype(np.int8), [0]])))
@@ -213,6 +210,14 @@ def true_peak(audio: np.ndarray) -> float:
     return 20.0 * math.log10(peak) if peak > 0 else -120.0
 
 
+def _block_peaks(values: np.ndarray) -> np.ndarray:
+    """The largest of ``values`` in each ``BLOCK`` of them (the last block may be short)."""
+    blocks = -(-values.size // BLOCK)
+    padded = np.zeros(blocks * BLOCK, dtype=values.dtype)
+    padded[: values.size] = values
+    return padded.reshape(blocks, BLOCK).max(axis=1)
+
+
 class TruePeak:
     """The true peak (:func:`true_peak`) of audio fed in order, piece by piece.
 
@@ -246,12 +251,8 @@ class TruePeak:
         assert self._held is not None
         first = self._measured
         envelope = _envelope(self._held, self._loudest * HEADROOM, first, last)
-        loud = magnitude(self._held[first:last])
-        blocks = -(-loud.size // BLOCK)
-        for values, peaks in ((loud, self._sample_peaks), (envelope, self._true_peaks)):
-            padded = np.zeros(blocks * BLOCK, dtype=values.dtype)
-            padded[: values.size] = values
-            peaks.append(padded.reshape(blocks, BLOCK).max(axis=1))
+        self._sample_peaks.append(_block_peaks(magnitude(self._held[first:last])))
+        self._true_peaks.append(_block_peaks(envelope))
         keep = max(0, last - MARGIN)
         self._held = self._held[keep:].copy()
         self._measured = last - keep

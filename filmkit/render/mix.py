@@ -420,7 +420,12 @@ def _npy_header(file: BinaryIO, shape: tuple[int, ...]) -> None:
 
 
 class _Samples:
-    """A ``.npy`` file of ``(samples, channels)`` audio, read a stretch at a time."""
+    """A ``.npy`` file of ``(samples, channels)`` audio, read a stretch at a time.
+
+    Read with plain file reads rather than ``np.load(mmap_mode=...)``: pages of a
+    memory map stay resident as the master walks through a long scene, and would
+    count in the step's memory.
+    """
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("rb")
