@@ -37,6 +37,5 @@ class Profile:
 
 FINAL = Profile("final", scale=1.0, hold=1, preset="veryfast", crf=20, suffix="")
 DRAFT = Profile("draft", scale=0.5, hold=2, preset="ultrafast", crf=28, suffix=".draft")
-PROFILES = {profile.name: profile for profile in (FINAL, DRAFT)}
 # The kinds of step whose params depend on the profile.
 PICTURE_KINDS = ("shot", "transition", "reel", "cut")
