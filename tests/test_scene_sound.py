@@ -10,7 +10,8 @@ import pytest
 
 from filmkit.media import decode_audio, run_ffmpeg, write_wav
 from filmkit.project import Project
-from filmkit.render import aac, loudness
+from filmkit.render import aac, loudness, mp4
+from filmkit.render.cut import encode
 from filmkit.render.mix import fitted
 from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, write_project
 from tests.fakes import fake_registry
@@ -39,12 +40,13 @@ def clicks(decoded: np.ndarray) -> list[int]:
     return found
 
 
-def film_of(sound: Path, seconds: float, out: Path) -> np.ndarray:
-    """Mux ``sound`` (stream copy) under a black picture; the film's decoded sound."""
-    picture = ["-f", "lavfi", "-i", f"color=c=black:s=64x36:r={FPS}:d={seconds}"]
-    run_ffmpeg([*picture, "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c:a", "copy"] + [
-        "-t", f"{seconds}", str(out)
-    ])  # fmt: skip
+def film_of(sections: list[Path], starts: list[int], seconds: float, out: Path) -> np.ndarray:
+    """The scenes' sound joined as the cut joins it, under a black picture; decoded."""
+    black = out.with_name("black.mp4")
+    count = round(seconds * FPS)
+    encode((np.zeros((36, 64, 3), np.uint8) for _ in range(count)), black, count, (64, 36), FPS)
+    sound = aac.film_sound(sections, starts, round(seconds * RATE))
+    mp4.write_movie(out, mp4.read_video(black), sound, {"title": "sync"})
     return np.frombuffer(decode_audio(out, RATE), dtype="<f4").reshape(-1, 2)
 
 
@@ -70,9 +72,7 @@ def test_scenes_encoded_apart_play_in_sync_with_a_single_pass_encode(tmp_path: P
         path = tmp_path / f"scene{u}.aac"
         aac.encode(audio[start : start + aac.window(own)], RATE, path)
         sections.append(path)
-    joined = tmp_path / "film.aac"
-    written = aac.stitch(sections, starts, total, joined)
-    assert written == round(total / aac.FRAME)
+    assert len(aac.film_sound(sections, starts, total).samples) == round(total / aac.FRAME)
 
     single = tmp_path / "single.wav"
     write_wav(single, audio[:total], RATE)
@@ -80,7 +80,7 @@ def test_scenes_encoded_apart_play_in_sync_with_a_single_pass_encode(tmp_path: P
     run_ffmpeg(["-i", str(single), "-c:a", "aac", "-b:a", "192k", str(one_pass)])
     reference = np.frombuffer(decode_audio(one_pass, RATE), dtype="<f4").reshape(-1, 2)
 
-    stitched = film_of(joined, seconds, tmp_path / "film.mp4")
+    stitched = film_of(sections, starts, seconds, tmp_path / "film.mp4")
     frame = RATE // FPS
     assert abs(stitched.shape[0] - reference.shape[0]) < frame
     for got, want in zip(clicks(stitched), clicks(reference), strict=True):

@@ -29,7 +29,7 @@ RENDER_VERSIONS = {
     "render/loudness": "1",
     "render/master": "1",
     "render/reel": "1",
-    "render/cut": "7",
+    "render/cut": "8",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),

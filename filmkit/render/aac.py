@@ -3,7 +3,7 @@
 AAC codes audio in frames of 1024 samples. Each scene's mix is encoded on
 its own (:func:`encode`), from its own first sample and a little past its
 end, so the bytes depend on the scene alone and not on where the film puts
-it. The cut then lays the scenes on the film's frame grid (:func:`stitch`):
+it. The cut then lays the scenes on the film's frame grid (:func:`film_sound`):
 scene ``u`` starting at sample ``B`` begins at frame ``round(B / 1024)`` and
 contributes as many frames as reach the next scene's grid position.
 
@@ -26,8 +26,11 @@ from pathlib import Path
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
 from filmkit.media import FeedingFfmpeg
+from filmkit.render import mp4
 
 FRAME = 1024
+# ADTS sampling-frequency index -> samples a second.
+RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 BITRATE = "192k"
 # :func:`encode` hands ffmpeg this many samples at a time, the pump up to AHEAD blocks behind.
 PIPE_SAMPLES = 2**16
@@ -65,20 +68,30 @@ class Encoder(FeedingFfmpeg):
         self._put(np.array(audio, dtype="<f4", order="C"))
 
 
-def frames(data: bytes) -> list[bytes]:
-    """The frames of an ADTS stream, each with its header."""
-    found = []
-    at = 0
-    while at < len(data):
-        header = data[at : at + 7]
-        if len(header) < 7 or header[0] != 0xFF or header[1] & 0xF0 != 0xF0:
-            raise MediaError(f"not an ADTS AAC stream at byte {at}")
-        size = ((header[3] & 0x03) << 11) | (header[4] << 3) | (header[5] >> 5)
-        if size < 7:
-            raise MediaError(f"damaged ADTS frame at byte {at}")
-        found.append(data[at : at + size])
-        at += size
-    return found
+def frame_table(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Where each frame of an ADTS stream starts, and its size with its header.
+
+    A frame's header holds its size, so the frames are found by hopping from
+    one to the next. numpy reads a size at every place a header could start
+    and links each to the place it leads to; the hops are then list lookups.
+    """
+    raw = np.frombuffer(data, dtype=np.uint8)
+    places = np.flatnonzero((raw[:-6] == 0xFF) & ((raw[1:-5] & 0xF0) == 0xF0))
+    fields = raw[places[:, None] + np.arange(3, 6)].astype(np.int64)
+    sizes = ((fields[:, 0] & 0x03) << 11) | (fields[:, 1] << 3) | (fields[:, 2] >> 5)
+    ends = places + sizes
+    following = np.minimum(np.searchsorted(places, ends), max(len(places) - 1, 0))
+    linked = (sizes >= 7) & (places[following] == ends)
+    # -1: the last frame (it ends the data); -2: it leads nowhere.
+    hop = np.where(linked, following, np.where(ends == len(data), -1, -2)).tolist()
+    chain, at = [], 0 if len(places) and places[0] == 0 else -2
+    while at >= 0:
+        chain.append(at)
+        at = hop[at]
+    if at == -2:
+        where = int(places[chain[-1]] if chain else 0)
+        raise MediaError(f"not an ADTS AAC stream, or a damaged one, at byte {where}")
+    return places[chain], sizes[chain]
 
 
 def grid(starts: Sequence[int], total: int) -> list[int]:
@@ -92,16 +105,48 @@ def grid(starts: Sequence[int], total: int) -> list[int]:
     return [b - a for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def stitch(sections: Sequence[Path], starts: Sequence[int], total: int, out: Path) -> int:
-    """Join the scenes' ADTS streams on the film's frame grid; the frames written."""
-    written = 0
-    with out.open("wb") as sink:
-        for path, count in zip(sections, grid(starts, total), strict=True):
-            encoded = frames(path.read_bytes())
-            if len(encoded) < count + 1:
-                raise MediaError(
-                    f"{path.name}: {len(encoded)} AAC frames, the cut needs {count + 1}"
-                )
-            sink.write(b"".join(encoded[1 : count + 1]))  # frame 0 is the encoder's priming
-            written += count
-    return written
+def film_sound(sections: Sequence[Path], starts: Sequence[int], total: int) -> mp4.Sound:
+    """The scenes' ADTS streams laid on the film's frame grid, as the film's sound track.
+
+    Scene ``u`` gives the frames after its priming frame that :func:`grid`
+    allots it; nothing is copied here, the track says where those frames are.
+    """
+    sources, offsets, sizes = [], [], []
+    config = None
+    for number, (path, count) in enumerate(zip(sections, grid(starts, total), strict=True)):
+        data = path.read_bytes()
+        first, size = frame_table(data)
+        if first.shape[0] < count + 1:
+            raise MediaError(f"{path.name}: {first.shape[0]} AAC frames, the cut needs {count + 1}")
+        first, size = first[1 : count + 1], size[1 : count + 1]  # frame 0 is the priming
+        if count:
+            header = data[int(first[0]) : int(first[0]) + 7]
+            if config is None:
+                config = header
+            elif (header[2], header[3] & 0xC0) != (config[2], config[3] & 0xC0):
+                raise MediaError(f"{path.name}: AAC of another rate or layout than the film's")
+        protected = np.frombuffer(data, dtype=np.uint8)[first + 1] & 1 == 0
+        blocks = np.frombuffer(data, dtype=np.uint8)[first + 6] & 0x03
+        if blocks.any():
+            raise MediaError(f"{path.name}: ADTS frames of several AAC blocks")
+        header = 7 + 2 * protected.astype(np.int64)  # a CRC follows the header
+        sources.append(np.full(count, number, dtype=np.int64))
+        offsets.append(first + header)
+        sizes.append(size - header)
+    if config is None:
+        raise MediaError("the film has no sound")
+    profile, rate_index = config[2] >> 6, (config[2] >> 2) & 0x0F
+    channels = ((config[2] & 0x01) << 2) | (config[3] >> 6)
+    specific = ((profile + 1) << 11) | (rate_index << 7) | (channels << 3)
+    if rate_index >= len(RATES):
+        raise MediaError(f"{sections[0].name}: an ADTS sampling rate index of {rate_index}")
+    rate = RATES[rate_index]
+    samples = mp4.Samples(
+        paths=tuple(sections),
+        source=np.concatenate(sources),
+        offset=np.concatenate(offsets),
+        size=np.concatenate(sizes),
+        delta=np.full(sum(len(s) for s in sizes), FRAME, dtype=np.int64),
+        timescale=rate,
+    )
+    return mp4.Sound(samples, specific.to_bytes(2, "big"), rate, channels)

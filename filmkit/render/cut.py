@@ -24,7 +24,7 @@ import numpy as np
 from filmkit.errors import BuildError
 from filmkit.media import decode_audio, run_ffmpeg
 from filmkit.plan.profiles import FINAL
-from filmkit.render import aac, loudness
+from filmkit.render import aac, loudness, mp4
 from filmkit.render.checks import settle
 from filmkit.render.encoder import FrameWriter, read_frames, write_frames
 from filmkit.render.frames import ShotFrames
@@ -33,6 +33,7 @@ PRESET = FINAL.preset
 CRF = str(FINAL.crf)
 # How far the finished film's loudness may be from the target before a check fires.
 LOUDNESS_TOLERANCE = 1.0
+AI_NOTICE = "Contains AI-generated material. Made with filmkit."
 
 
 def _codec_args(lossless: bool = False, crf: str = CRF) -> list[str]:
@@ -167,21 +168,12 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     clock = json.loads(inputs["shots"].read_text(encoding="utf-8"))
     duration = clock["duration"]
     rate = params["rate"]
-    listing = _listing([inputs[f"reel{i}"] for i in range(params["reels"])], out)
     scenes = range(len(params["scenes"]))
     starts = [round(clock["shots"][first]["start"] * rate) for first in params["scenes"]]
-    sound = out.with_name("sound.aac")
-    aac.stitch([inputs[f"aac{u}"] for u in scenes], starts, round(duration * rate), sound)
-    # The sound ends with the picture.
-    run_ffmpeg(
-        ["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(sound)]
-        + ["-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-t", f"{duration:.6f}"]
-        + ["-metadata", f"title={params['title']}"]
-        + ["-metadata", "comment=Contains AI-generated material. Made with filmkit."]
-        + ["-movflags", "+faststart", str(out)]
-    )
-    listing.unlink()
-    sound.unlink()
+    sound = aac.film_sound([inputs[f"aac{u}"] for u in scenes], starts, round(duration * rate))
+    picture = mp4.join_videos([mp4.read_video(inputs[f"reel{i}"]) for i in range(params["reels"])])
+    tags = {"title": params["title"], "comment": AI_NOTICE, "encoder": "filmkit"}
+    mp4.write_movie(out, picture, sound, tags)
     scene_levels = [json.loads(inputs[f"levels{u}"].read_text(encoding="utf-8")) for u in scenes]
     levels = loudness.Levels(
         loudness.gated_loudness(

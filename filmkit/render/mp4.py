@@ -1,0 +1,535 @@
+"""MP4 files as sample tables: how the cut joins encoded picture and sound without ffmpeg.
+
+An MP4 keeps its coded samples (pictures, AAC frames) in an ``mdat`` box and,
+in ``moov``, tables that say where each sample lies, how long it lasts and
+which pictures are keyframes. Everything the cut joins is encoded already, so
+the film is those tables concatenated (numpy, whatever the film's length) and
+the samples' bytes copied across in large ranges. ffmpeg's muxer does the same
+one packet at a time, which for a feature-length film is most of an edit's
+rebuild. The file written has its ``moov`` first (it plays while it downloads)
+and the picture and sound interleaved about once a second.
+
+:func:`read_video` takes the video track of a file ffmpeg wrote (a reel);
+:class:`Samples` describes a track to write, as rows of (source file, offset,
+size, duration); :func:`write_movie` writes the film. Only what the cut needs
+is covered: one H.264 and one AAC track, plain edit lists.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from filmkit.errors import MediaError
+from filmkit.lazy import numpy as np
+
+MOVIE_TIMESCALE = 1000
+# Picture and sound alternate in chunks of about this many seconds.
+CHUNK_SECONDS = 1.0
+_UNITY = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # the identity matrix
+_LANGUAGE = 0x55C4  # "und", ISO 639-2/T packed in three 5-bit letters
+# Past this many bytes of samples, chunk offsets take 64 bits (co64) and mdat a large size.
+WIDE_FROM = 0xFFFF_FFFF - 2**20
+_TAG_KEYS = {"title": b"\xa9nam", "comment": b"\xa9cmt", "encoder": b"\xa9too"}
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One track's samples, in decode order, and where their bytes are.
+
+    ``source`` indexes ``paths``; ``offset`` and ``size`` locate each sample
+    in its file; ``delta`` is its duration in ``timescale`` units.
+    ``composition`` (picture minus decode time) and ``sync`` (keyframes) are
+    for video; sound leaves them empty (every AAC frame stands alone).
+    """
+
+    paths: tuple[Path, ...]
+    source: np.ndarray
+    offset: np.ndarray
+    size: np.ndarray
+    delta: np.ndarray
+    timescale: int
+    composition: np.ndarray | None = None
+    sync: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.size.shape[0])
+
+    @property
+    def duration(self) -> int:
+        """The track's length in its own timescale."""
+        return int(self.delta.sum())
+
+
+@dataclass(frozen=True)
+class Video:
+    """The H.264 track of one file: its samples and the settings a join must share."""
+
+    samples: Samples
+    width: int
+    height: int
+    config: bytes  # the avcC box: profile, level, SPS and PPS
+    media_time: int  # where the edit list starts the track (the decoder's delay)
+
+
+@dataclass(frozen=True)
+class Sound:
+    """An AAC track: its samples (raw frames, no ADTS headers) and decoder config."""
+
+    samples: Samples
+    config: bytes  # the AudioSpecificConfig
+    rate: int
+    channels: int
+
+
+def read_video(path: Path) -> Video:
+    """The H.264 track of the MP4 at ``path``, from its ``moov`` alone."""
+    moov = _read_box(path, b"moov")
+    for trak in _children(moov, b"trak"):
+        mdia = _child(trak, b"mdia")
+        if _child(mdia, b"hdlr")[8:12] == b"vide":
+            return _video_track(path, trak, mdia)
+    raise MediaError(f"{path.name}: no video track")
+
+
+def join_videos(videos: Sequence[Video]) -> Video:
+    """One track playing ``videos`` one after another (their samples are not copied).
+
+    They must share codec settings and frame timing, which every segment the
+    cut joins does: they were all encoded by the same writer. Their decoder
+    delays may differ (a segment of a frame or two has no reordered frames):
+    the joined track takes the longest, and shifts the others' pictures by
+    the difference so every segment's first picture shows right after the
+    last one of the segment before.
+    """
+    first = videos[0]
+    shape = (first.config, first.width, first.height, first.samples.timescale)
+    for other in videos[1:]:
+        if (other.config, other.width, other.height, other.samples.timescale) != shape:
+            raise MediaError(
+                f"{other.samples.paths[0].name} was encoded with other settings than "
+                f"{first.samples.paths[0].name} and cannot be joined to it by copy"
+            )
+    delay = max(video.media_time for video in videos)
+    parts = [video.samples for video in videos]
+    counts = np.cumsum([0] + [len(part.paths) for part in parts])
+    samples = Samples(
+        paths=tuple(path for part in parts for path in part.paths),
+        source=np.concatenate([part.source + at for part, at in zip(parts, counts, strict=False)]),
+        offset=np.concatenate([part.offset for part in parts]),
+        size=np.concatenate([part.size for part in parts]),
+        delta=np.concatenate([part.delta for part in parts]),
+        timescale=first.samples.timescale,
+        composition=np.concatenate(
+            [_or_zeros(v.samples.composition, v.samples) + delay - v.media_time for v in videos]
+        ),
+        sync=np.concatenate([_or_true(part.sync, part) for part in parts]),
+    )
+    return Video(samples, first.width, first.height, first.config, delay)
+
+
+def write_movie(out: Path, video: Video, sound: Sound, tags: dict[str, str]) -> None:
+    """Write ``video`` and ``sound`` as one MP4 at ``out``, ``moov`` first.
+
+    ``tags`` (``title``, ``comment``, ``encoder``) go into the file's metadata.
+    """
+    tracks = [video.samples, sound.samples]
+    chunks = [_chunking(track) for track in tracks]
+    order = _interleaving(tracks, chunks)
+    chunk_bytes = [np.add.reduceat(t.size, c) for t, c in zip(tracks, chunks, strict=True)]
+    data = sum(int(sizes.sum()) for sizes in chunk_bytes)
+    wide = data > WIDE_FROM
+    ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
+    mdat_header = struct.pack(">I4sQ", 1, b"mdat", data + 16) if wide else None
+    if mdat_header is None:
+        mdat_header = struct.pack(">I4s", data + 8, b"mdat")
+
+    def moov(offsets: list[np.ndarray]) -> bytes:
+        traks = [
+            _video_trak(video, chunks[0], offsets[0], wide),
+            _sound_trak(sound, chunks[1], offsets[1], wide),
+        ]
+        return _box(b"moov", _mvhd(tracks) + b"".join(traks) + _udta(tags))
+
+    # The moov's size does not depend on the offsets' values: size it, then fill them in.
+    placeholder = [np.zeros(len(c), dtype=np.int64) for c in chunks]
+    start = len(ftyp) + len(moov(placeholder)) + len(mdat_header)
+    sizes = np.concatenate(chunk_bytes)[order]
+    positions = np.empty(len(order), dtype=np.int64)
+    positions[order] = start + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    offsets = [positions[: len(chunks[0])], positions[len(chunks[0]) :]]
+    header = ftyp + moov(offsets) + mdat_header
+    assert len(header) == start
+    with out.open("wb") as sink:
+        sink.write(header)
+        _copy_samples(sink, tracks, chunks, order)
+
+
+def _or_zeros(values: np.ndarray | None, part: Samples) -> np.ndarray:
+    return values if values is not None else np.zeros(len(part), dtype=np.int64)
+
+
+def _or_true(values: np.ndarray | None, part: Samples) -> np.ndarray:
+    return values if values is not None else np.ones(len(part), dtype=bool)
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def _read_box(path: Path, wanted: bytes) -> bytes:
+    """The payload of the top-level box ``wanted``, found by skipping the others."""
+    with path.open("rb") as source:
+        while header := source.read(8):
+            if len(header) < 8:
+                break
+            size, kind = struct.unpack(">I4s", header)
+            skip = 8
+            if size == 1:
+                size = struct.unpack(">Q", source.read(8))[0]
+                skip = 16
+            if kind == wanted:
+                if size == 0:
+                    return source.read()
+                return source.read(size - skip)
+            if size == 0:
+                break
+            source.seek(size - skip, 1)
+    raise MediaError(f"{path.name}: not an MP4 file (no {wanted.decode()} box)")
+
+
+def _boxes(payload: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The (type, payload) of each box inside ``payload``."""
+    at = 0
+    while at + 8 <= len(payload):
+        size, kind = struct.unpack_from(">I4s", payload, at)
+        skip = 8
+        if size == 1:
+            size = struct.unpack_from(">Q", payload, at + 8)[0]
+            skip = 16
+        elif size == 0:
+            size = len(payload) - at
+        if size < skip or at + size > len(payload):
+            raise MediaError(f"damaged MP4 box {kind!r}")
+        yield kind, payload[at + skip : at + size]
+        at += size
+
+
+def _children(payload: bytes, kind: bytes) -> list[bytes]:
+    return [body for name, body in _boxes(payload) if name == kind]
+
+
+def _child(payload: bytes, kind: bytes) -> bytes:
+    found = _children(payload, kind)
+    if not found:
+        raise MediaError(f"MP4 box {kind.decode()} missing")
+    return found[0]
+
+
+def _table(body: bytes, dtype: str, count: int, offset: int) -> np.ndarray:
+    return np.frombuffer(body, dtype=dtype, count=count, offset=offset).astype(np.int64)
+
+
+def _pairs(body: bytes, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """An (entry count, then two 32-bit fields per entry) table of a full box."""
+    count = struct.unpack_from(">I", body, 4)[0]
+    raw = np.frombuffer(body, dtype=">u4", count=2 * count, offset=8).reshape(count, 2)
+    second = raw[:, 1].astype(np.int64)
+    if signed:
+        second = raw[:, 1].view(">i4").astype(np.int64)
+    return raw[:, 0].astype(np.int64), second
+
+
+def _video_track(path: Path, trak: bytes, mdia: bytes) -> Video:
+    mdhd = _child(mdia, b"mdhd")
+    timescale = struct.unpack_from(">I", mdhd, 20 if mdhd[0] == 1 else 12)[0]
+    stbl = _child(_child(mdia, b"minf"), b"stbl")
+    tables = dict(_boxes(stbl))
+    entry = _sample_entry(tables[b"stsd"])
+    if entry[0] != b"avc1":
+        raise MediaError(f"{path.name}: the picture is {entry[0].decode()}, not H.264 (avc1)")
+    width, height = struct.unpack_from(">HH", entry[1], 24)
+    config = next((body for kind, body in _boxes(entry[1][78:]) if kind == b"avcC"), None)
+    if config is None:
+        raise MediaError(f"{path.name}: the H.264 track has no avcC configuration")
+
+    counts, deltas = _pairs(tables[b"stts"])
+    delta = np.repeat(deltas, counts)
+    total = delta.shape[0]
+    size = _sample_sizes(tables[b"stsz"], total)
+    composition = np.zeros(total, dtype=np.int64)
+    if b"ctts" in tables:
+        counts, shifts = _pairs(tables[b"ctts"], signed=True)
+        composition = np.repeat(shifts, counts)
+    sync = np.ones(total, dtype=bool)
+    if b"stss" in tables:
+        sync[:] = False
+        count = struct.unpack_from(">I", tables[b"stss"], 4)[0]
+        sync[_table(tables[b"stss"], ">u4", count, 8) - 1] = True
+    offset = _sample_offsets(tables, size)
+    if composition.shape[0] != total or offset.shape[0] != total:
+        raise MediaError(f"{path.name}: its sample tables disagree")
+    samples = Samples(
+        paths=(path,),
+        source=np.zeros(total, dtype=np.int64),
+        offset=offset,
+        size=size,
+        delta=delta,
+        timescale=timescale,
+        composition=composition,
+        sync=sync,
+    )
+    return Video(samples, width, height, config, _media_time(path, trak))
+
+
+def _sample_entry(stsd: bytes) -> tuple[bytes, bytes]:
+    """The (format, body) of the one sample description in ``stsd``."""
+    if struct.unpack_from(">I", stsd, 4)[0] != 1:
+        raise MediaError("an MP4 track with several sample descriptions")
+    return next(_boxes(stsd[8:]))
+
+
+def _sample_sizes(stsz: bytes, total: int) -> np.ndarray:
+    constant, count = struct.unpack_from(">II", stsz, 4)
+    if count != total:
+        raise MediaError("MP4 sample sizes and durations disagree")
+    if constant:
+        return np.full(count, constant, dtype=np.int64)
+    return _table(stsz, ">u4", count, 12)
+
+
+def _sample_offsets(tables: dict[bytes, bytes], size: np.ndarray) -> np.ndarray:
+    """Where each sample starts in the file, from the chunk offsets and samples-a-chunk."""
+    if b"co64" in tables:
+        count = struct.unpack_from(">I", tables[b"co64"], 4)[0]
+        chunk_offset = _table(tables[b"co64"], ">u8", count, 8)
+    else:
+        count = struct.unpack_from(">I", tables[b"stco"], 4)[0]
+        chunk_offset = _table(tables[b"stco"], ">u4", count, 8)
+    stsc = tables[b"stsc"]
+    entries = struct.unpack_from(">I", stsc, 4)[0]
+    raw = _table(stsc, ">u4", 3 * entries, 8).reshape(entries, 3)
+    firsts = np.append(raw[:, 0], count + 1)
+    per_chunk = np.repeat(raw[:, 1], np.diff(firsts))
+    if per_chunk.sum() != size.shape[0]:
+        raise MediaError("MP4 chunk table does not cover every sample")
+    chunk = np.repeat(np.arange(count), per_chunk)
+    before = np.concatenate([[0], np.cumsum(size)[:-1]])  # bytes of all earlier samples
+    chunk_first = np.concatenate([[0], np.cumsum(per_chunk)[:-1]])
+    return chunk_offset[chunk] + before - before[chunk_first[chunk]]
+
+
+def _media_time(path: Path, trak: bytes) -> int:
+    """The edit list's start in media time: 0 without one."""
+    edts = _children(trak, b"edts")
+    if not edts:
+        return 0
+    elst = _child(edts[0], b"elst")
+    version, count = elst[0], struct.unpack_from(">I", elst, 4)[0]
+    form = ">Qq" if version == 1 else ">Ii"
+    step = struct.calcsize(form) + 4
+    starts = [struct.unpack_from(form, elst, 8 + i * step)[1] for i in range(count)]
+    if len(starts) != 1 or starts[0] < 0:
+        raise MediaError(f"{path.name}: an edit list the cut cannot join ({starts})")
+    return starts[0]
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", len(payload) + 8, kind) + payload
+
+
+def _full(kind: bytes, version: int, flags: int, payload: bytes) -> bytes:
+    return _box(kind, struct.pack(">I", (version << 24) | flags) + payload)
+
+
+def _chunking(track: Samples) -> np.ndarray:
+    """Index of the first sample of each chunk: a new chunk every CHUNK_SECONDS and file."""
+    if not len(track):
+        return np.zeros(0, dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(track.delta)[:-1]])
+    window = start // max(1, round(track.timescale * CHUNK_SECONDS))
+    change = (np.diff(window) != 0) | (np.diff(track.source) != 0)
+    return np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
+
+
+def _interleaving(tracks: list[Samples], chunks: list[np.ndarray]) -> np.ndarray:
+    """The order chunks go into the file: by start time, picture before sound."""
+    times, which = [], []
+    for number, (track, firsts) in enumerate(zip(tracks, chunks, strict=True)):
+        start = np.concatenate([[0], np.cumsum(track.delta)[:-1]])
+        times.append(start[firsts] / track.timescale)
+        which.append(np.full(len(firsts), number))
+    return np.lexsort((np.concatenate(which), np.concatenate(times)))
+
+
+def _copy_samples(sink: BinaryIO, tracks: list[Samples], chunks: list[np.ndarray], order) -> None:
+    """Write every chunk's sample bytes in ``order`` (indexes into both tracks' chunks)."""
+    where = [(number, i) for number, firsts in enumerate(chunks) for i in range(len(firsts))]
+    sources = _OpenFiles()
+    try:
+        for index in order:
+            number, i = where[index]
+            track, firsts = tracks[number], chunks[number]
+            first = int(firsts[i])
+            last = int(firsts[i + 1]) if i + 1 < len(firsts) else len(track)
+            source = sources.get(track.paths[int(track.source[first])])
+            sink.write(_chunk_bytes(source, track.offset[first:last], track.size[first:last]))
+    finally:
+        sources.close()
+
+
+class _OpenFiles:
+    """The few source files being read from, most recently used last."""
+
+    LIMIT = 8  # the picture and the sound each read one file at a time
+
+    def __init__(self) -> None:
+        self.open: OrderedDict[Path, BinaryIO] = OrderedDict()
+
+    def get(self, path: Path) -> BinaryIO:
+        if path in self.open:
+            self.open.move_to_end(path)
+            return self.open[path]
+        if len(self.open) >= self.LIMIT:
+            self.open.popitem(last=False)[1].close()
+        self.open[path] = path.open("rb")
+        return self.open[path]
+
+    def close(self) -> None:
+        while self.open:
+            self.open.popitem()[1].close()
+
+
+def _chunk_bytes(source: BinaryIO, offset: np.ndarray, size: np.ndarray) -> bytes:
+    """The samples at ``offset`` of ``size`` in ``source``, read as one span."""
+    begin, end = int(offset[0]), int(offset[-1] + size[-1])
+    source.seek(begin)
+    span = source.read(end - begin)
+    if len(span) != end - begin:
+        raise MediaError(f"{source.name} is shorter than its sample tables say")
+    if end - begin == int(size.sum()):
+        return span  # the samples lie back to back
+    # Something lies between them (ADTS headers): keep only the samples' bytes.
+    view = memoryview(span)
+    pieces = zip((offset - begin).tolist(), size.tolist(), strict=True)
+    return b"".join([view[at : at + length] for at, length in pieces])
+
+
+def _in_movie_time(duration: int, timescale: int) -> int:
+    return round(duration * MOVIE_TIMESCALE / timescale)
+
+
+def _mvhd(tracks: list[Samples]) -> bytes:
+    duration = max(_in_movie_time(track.duration, track.timescale) for track in tracks)
+    payload = struct.pack(">QQIQ", 0, 0, MOVIE_TIMESCALE, duration)
+    payload += struct.pack(">IH10x9I24xI", 0x10000, 0x100, *_UNITY, len(tracks) + 1)
+    return _full(b"mvhd", 1, 0, payload)
+
+
+def _tkhd(track_id: int, duration: int, volume: int, width: int, height: int) -> bytes:
+    payload = struct.pack(">QQI4xQ8xhhh2x", 0, 0, track_id, duration, 0, 0, volume)
+    payload += struct.pack(">9III", *_UNITY, width << 16, height << 16)
+    return _full(b"tkhd", 1, 3, payload)  # enabled, in the movie
+
+
+def _mdia(track: Samples, handler: bytes, name: bytes, header: bytes, stbl: bytes) -> bytes:
+    mdhd = _full(b"mdhd", 1, 0, struct.pack(">QQIQHH", 0, 0, track.timescale, track.duration,
+                                            _LANGUAGE, 0))  # fmt: skip
+    hdlr = _full(b"hdlr", 0, 0, struct.pack(">I4s12x", 0, handler) + name + b"\0")
+    dref = _full(b"dref", 0, 0, struct.pack(">I", 1) + _full(b"url ", 0, 1, b""))
+    minf = _box(b"minf", header + _box(b"dinf", dref) + stbl)
+    return _box(b"mdia", mdhd + hdlr + minf)
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoding: (count, value) of each run of equal values."""
+    if not values.shape[0]:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(values)) + 1])
+    counts = np.diff(np.append(starts, values.shape[0]))
+    return counts, values[starts]
+
+
+def _pair_table(kind: bytes, version: int, counts: np.ndarray, values: np.ndarray) -> bytes:
+    rows = np.stack([counts, values], axis=1)
+    body = struct.pack(">I", rows.shape[0]) + rows.astype(">i4" if version else ">u4").tobytes()
+    return _full(kind, version, 0, body)
+
+
+def _stbl(track: Samples, entry: bytes, firsts: np.ndarray, offsets: np.ndarray, wide: bool):
+    total = len(track)
+    boxes = [_full(b"stsd", 0, 0, struct.pack(">I", 1) + entry)]
+    boxes.append(_pair_table(b"stts", 0, *_runs(track.delta)))
+    if track.sync is not None and not track.sync.all():
+        numbers = (np.flatnonzero(track.sync) + 1).astype(">u4")
+        boxes.append(_full(b"stss", 0, 0, struct.pack(">I", numbers.shape[0]) + numbers.tobytes()))
+    if track.composition is not None and track.composition.any():
+        signed = int(track.composition.min() < 0)
+        boxes.append(_pair_table(b"ctts", signed, *_runs(track.composition)))
+    per_chunk = np.diff(np.append(firsts, total))
+    counts, values = _runs(per_chunk)
+    first_chunks = np.concatenate([[0], np.cumsum(counts)[:-1]]) + 1
+    rows = np.stack([first_chunks, values, np.ones_like(values)], axis=1).astype(">u4")
+    boxes.append(_full(b"stsc", 0, 0, struct.pack(">I", rows.shape[0]) + rows.tobytes()))
+    sizes = track.size.astype(">u4").tobytes()
+    boxes.append(_full(b"stsz", 0, 0, struct.pack(">II", 0, total) + sizes))
+    table = offsets.astype(">u8" if wide else ">u4").tobytes()
+    boxes.append(_full(b"co64" if wide else b"stco", 0, 0, struct.pack(">I", len(firsts)) + table))
+    return _box(b"stbl", b"".join(boxes))
+
+
+def _video_trak(video: Video, firsts: np.ndarray, offsets: np.ndarray, wide: bool) -> bytes:
+    track = video.samples
+    duration = _in_movie_time(track.duration, track.timescale)
+    entry = struct.pack(">6xH16xHHIIIH32sHh", 1, video.width, video.height, 0x480000, 0x480000,
+                        0, 1, b"", 24, -1)  # fmt: skip
+    entry = _box(b"avc1", entry + _box(b"avcC", video.config))
+    edit = b""
+    if video.media_time:
+        elst = struct.pack(">IIiI", 1, duration, video.media_time, 0x10000)
+        edit = _box(b"edts", _full(b"elst", 0, 0, elst))
+    vmhd = _full(b"vmhd", 0, 1, struct.pack(">HHHH", 0, 0, 0, 0))
+    stbl = _stbl(track, entry, firsts, offsets, wide)
+    mdia = _mdia(track, b"vide", b"VideoHandler", vmhd, stbl)
+    tkhd = _tkhd(1, duration, 0, video.width, video.height)
+    return _box(b"trak", tkhd + edit + mdia)
+
+
+def _descriptor(tag: int, payload: bytes) -> bytes:
+    if len(payload) > 127:
+        raise MediaError("MP4 descriptor too long")
+    return bytes([tag, len(payload)]) + payload
+
+
+def _sound_trak(sound: Sound, firsts: np.ndarray, offsets: np.ndarray, wide: bool) -> bytes:
+    track = sound.samples
+    seconds = max(track.duration / track.timescale, 1e-9)
+    bitrate = round(int(track.size.sum()) * 8 / seconds)
+    decoder = _descriptor(
+        0x04,
+        struct.pack(">BB3sII", 0x40, 0x15, b"\0\0\0", bitrate, bitrate)
+        + _descriptor(0x05, sound.config),
+    )
+    es = _descriptor(0x03, struct.pack(">HB", 2, 0) + decoder + _descriptor(0x06, b"\x02"))
+    entry = struct.pack(">6xH8xHHHHI", 1, sound.channels, 16, 0, 0, sound.rate << 16)
+    entry = _box(b"mp4a", entry + _full(b"esds", 0, 0, es))
+    smhd = _full(b"smhd", 0, 0, struct.pack(">hH", 0, 0))
+    stbl = _stbl(track, entry, firsts, offsets, wide)
+    mdia = _mdia(track, b"soun", b"SoundHandler", smhd, stbl)
+    tkhd = _tkhd(2, _in_movie_time(track.duration, track.timescale), 0x100, 0, 0)
+    return _box(b"trak", tkhd + mdia)
+
+
+def _udta(tags: dict[str, str]) -> bytes:
+    items = b""
+    for name, value in tags.items():
+        data = _box(b"data", struct.pack(">II", 1, 0) + value.encode("utf-8"))  # 1: UTF-8 text
+        items += _box(_TAG_KEYS[name], data)
+    hdlr = _full(b"hdlr", 0, 0, struct.pack(">I4s4s8x", 0, b"mdir", b"appl") + b"\0")
+    return _box(b"udta", _full(b"meta", 0, 0, hdlr + _box(b"ilst", items)))

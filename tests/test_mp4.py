@@ -1,0 +1,150 @@
+"""The cut's MP4 writer against ffmpeg's own join: the same frames at the same times."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imageio_ffmpeg import get_ffmpeg_exe
+
+from filmkit.errors import MediaError
+from filmkit.media import run_ffmpeg
+from filmkit.render import aac, mp4
+from filmkit.render.cut import encode
+
+FPS, RATE, SIZE = 12, 48000, (64, 36)
+
+
+def moving(count: int, seed: int, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
+    """Frames with motion in them, so x264 uses B-frames and reorders them."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (size[1] + 40, size[0] + 60, 3), dtype=np.uint8)
+    return [base[i % 40 : i % 40 + size[1], i % 60 : i % 60 + size[0]].copy() for i in range(count)]
+
+
+def segments(folder: Path, counts: list[int], size: tuple[int, int] = SIZE) -> list[Path]:
+    paths = []
+    for number, count in enumerate(counts):
+        path = folder / f"segment{number}-{size[0]}.mp4"
+        encode(moving(count, number, size), path, count, size, FPS)
+        paths.append(path)
+    return paths
+
+
+def scene_sound(folder: Path, seconds: float) -> Path:
+    """One scene's AAC (a pulsing tone), encoded as the master step encodes it."""
+    t = np.arange(aac.window(round(seconds * RATE))) / RATE
+    tone = 0.3 * np.sin(2 * np.pi * 330 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    path = folder / "scene.aac"
+    aac.encode(np.stack([tone, tone], axis=1).astype(np.float32), RATE, path)
+    return path
+
+
+def framemd5(path: Path, stream: str) -> list[tuple[str, ...]]:
+    """Every decoded frame of one stream: its decode and show times, size and checksum.
+
+    (Not the duration ffmpeg guesses for a frame: after a segment too short to
+    reorder frames, ffmpeg's own join guesses three frames for the one before.)
+    """
+    command = [get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", stream, "-f", "framemd5"]
+    out = subprocess.run([*command, "-"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(",") for line in out.splitlines() if not line.startswith("#")]
+    return [tuple(field.strip() for field in row[:3] + row[4:]) for row in rows]
+
+
+def ffmpeg_join(parts: list[Path], sound: Path, frames: int, out: Path) -> None:
+    """The same join by ffmpeg: concat demuxer, stream copy, the same AAC frames."""
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{path}'\n" for path in parts))
+    data = sound.read_bytes()
+    starts, sizes = aac.frame_table(data)
+    kept = out.with_suffix(".aac")  # without the priming frame, as many frames as the film's
+    used = zip(starts[1 : frames + 1], sizes[1 : frames + 1], strict=True)
+    kept.write_bytes(b"".join(data[a : a + n] for a, n in used))
+    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(kept)]
+               + ["-map", "0:v", "-map", "1:a", "-c", "copy", str(out)])  # fmt: skip
+
+
+def write_film(parts: list[Path], sound: Path, out: Path) -> mp4.Video:
+    picture = mp4.join_videos([mp4.read_video(path) for path in parts])
+    samples = round(picture.samples.duration / picture.samples.timescale * RATE)
+    mp4.write_movie(out, picture, aac.film_sound([sound], [0], samples), {"title": "Test"})
+    return picture
+
+
+def test_joined_segments_decode_like_ffmpegs_own_join(tmp_path: Path) -> None:
+    counts = [17, 2, 30]  # a two-frame segment among them
+    parts = segments(tmp_path, counts)
+    sound = scene_sound(tmp_path, sum(counts) / FPS)
+    picture = write_film(parts, sound, tmp_path / "film.mp4")
+    assert len(picture.samples) == sum(counts)
+    assert picture.media_time > 0  # x264 reordered frames: the edit list hides its delay
+    assert not picture.samples.sync.all()  # and not every frame is a keyframe
+
+    frames = round(sum(counts) / FPS * RATE / aac.FRAME)
+    ffmpeg_join(parts, sound, frames, tmp_path / "reference.mp4")
+    for stream in ("0:v", "0:a"):
+        ours = framemd5(tmp_path / "film.mp4", stream)
+        assert ours == framemd5(tmp_path / "reference.mp4", stream)
+    assert len(framemd5(tmp_path / "film.mp4", "0:v")) == sum(counts)
+
+
+def test_films_past_four_gigabytes_take_64_bit_offsets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = segments(tmp_path, [20, 9])
+    sound = scene_sound(tmp_path, 29 / FPS)
+    write_film(parts, sound, tmp_path / "narrow.mp4")
+    monkeypatch.setattr(mp4, "WIDE_FROM", 0)  # as if the samples took more than 4 GB
+    write_film(parts, sound, tmp_path / "wide.mp4")
+    wide = (tmp_path / "wide.mp4").read_bytes()
+    assert b"co64" in wide and b"stco" not in wide
+    assert wide[wide.index(b"mdat") - 4 : wide.index(b"mdat")] == b"\0\0\0\1"  # a 64-bit size
+    for stream in ("0:v", "0:a"):
+        assert framemd5(tmp_path / "wide.mp4", stream) == framemd5(tmp_path / "narrow.mp4", stream)
+
+
+def test_the_samples_read_back_lie_inside_the_file_without_overlap(tmp_path: Path) -> None:
+    (path,) = segments(tmp_path, [25])
+    samples = mp4.read_video(path).samples
+    order = np.argsort(samples.offset)
+    ends = samples.offset[order] + samples.size[order]
+    assert len(samples) == 25 and samples.sync[0] and (samples.size > 0).all()
+    assert (ends[:-1] <= samples.offset[order][1:]).all()
+    assert ends[-1] <= path.stat().st_size
+    assert samples.delta.sum() == 25 * samples.timescale // FPS
+
+
+def test_segments_of_another_size_are_refused(tmp_path: Path) -> None:
+    small, large = segments(tmp_path, [8])[0], segments(tmp_path, [8], (32, 18))[0]
+    with pytest.raises(MediaError, match="other settings"):
+        mp4.join_videos([mp4.read_video(small), mp4.read_video(large)])
+    (tmp_path / "not.mp4").write_bytes(b"\0\0\0\x10junkjunkjunk")
+    with pytest.raises(MediaError, match="not an MP4 file"):
+        mp4.read_video(tmp_path / "not.mp4")
+
+
+def adts(payloads: list[bytes]) -> bytes:
+    """An ADTS stream (48 kHz stereo AAC-LC headers) around ``payloads``."""
+    out = b""
+    for payload in payloads:
+        size = len(payload) + 7
+        header = [0xFF, 0xF1, 0x4C, 0x80 | (size >> 11), (size >> 3) & 0xFF, (size & 7) << 5 | 0x1F]
+        out += bytes(header + [0xFC]) + payload
+    return out
+
+
+def test_adts_frames_are_found_past_sync_words_inside_their_payloads() -> None:
+    rng = np.random.default_rng(3)
+    payloads = [rng.bytes(int(n)) for n in rng.integers(1, 600, 200)]
+    payloads[5] = b"\xff\xf1\x4c\x80\x00\x3f\xfc" * 3  # a header's look-alike in the data
+    data = adts(payloads)
+    starts, sizes = aac.frame_table(data)
+    assert sizes.tolist() == [len(p) + 7 for p in payloads]
+    assert starts.tolist() == np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+    with pytest.raises(MediaError, match="damaged"):
+        aac.frame_table(data[:-3])
+    with pytest.raises(MediaError, match="not an ADTS"):
+        aac.frame_table(b"\0" * 40 + data)
