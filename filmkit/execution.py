@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,20 @@ class BuildContext:
     remote: RemoteConfig | None = None
     frozen: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Output digests of inputs settled before the step was sent (cached ones).
+    settled: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def for_step(self, step: Step, settled: dict[str, dict[str, str]]) -> BuildContext:
+        """What ``step`` needs of this context, with the digests of its settled inputs.
+
+        A step reads only its own entries of the lock and the last build; and
+        each step's context travels to a worker process on its own, so a long
+        film's lock is not sent with every step.
+        """
+        lock = {step.id: self.lock[step.id]} if step.id in self.lock else {}
+        previous = {step.id: self.previous[step.id]} if step.id in self.previous else {}
+        known = {dep: settled[dep] for dep in step.deps if dep in settled}
+        return replace(self, lock=lock, previous=previous, settled=known)
 
 
 def record_path(run_dir: Path, step_id: str) -> Path:
@@ -78,6 +92,9 @@ def input_digests(step: Step, context: BuildContext, store: ArtifactStore) -> di
             digests[item.name] = store.digest_source(root / item.file)
             continue
         assert item.step is not None and item.output is not None
+        if item.step in context.settled:
+            digests[item.name] = context.settled[item.step][item.output]
+            continue
         upstream = read_record(Path(context.run_dir), item.step)
         if upstream is None or upstream.get("status") == "failed":
             raise BuildError(f"{step.id}: input {item.step} has not been built")

@@ -22,7 +22,6 @@ from filmkit.execution import (
     fetch_remote,
     is_generator,
     read_record,
-    record_path,
     remote_cache,
     reusable,
     reuse,
@@ -384,11 +383,12 @@ class Project:
                 log.finished(forecast.step, forecast.record)
         pending = Plan(tuple(s for s in plan if s.id not in found), plan.products)
         run_dir = Path(context.run_dir)
-        # The steps that run read their inputs' records from the run directory.
-        for step_id in {d for step in pending for d in step.deps if d in found}:
-            atomic_write_text(
-                record_path(run_dir, step_id), json.dumps(found[step_id]), durable=False
-            )
+        # Each step that runs is handed its settled inputs' digests; the others' records
+        # it reads from the run directory, where each finished step writes its own.
+        settled = {
+            step_id: {name: out["digest"] for name, out in record["outputs"].items()}
+            for step_id, record in found.items()
+        }
         if not len(pending):
             return found
         from filmkit.plan.doit_tasks import execute_plan
@@ -396,10 +396,10 @@ class Project:
         execute_plan(
             pending,
             run_step,
-            context,
+            lambda step: context.for_step(step, settled),
             jobs=jobs,
             events=log,
-            state_dir=self.store.root,
+            state_dir=run_dir,
             keep_going=keep_going,
         )
         return found | {s.id: r for s in pending if (r := read_record(run_dir, s.id)) is not None}

@@ -45,7 +45,7 @@ class StepEvents(Protocol):
 def execute_plan(
     plan: Plan,
     runner: StepRunner,
-    context: Any,
+    context_of: Callable[[Step], Any],
     *,
     jobs: int,
     events: StepEvents,
@@ -55,9 +55,11 @@ def execute_plan(
     """Run every step of ``plan`` through doit; True when all succeeded.
 
     Steps ``plan`` depends on but does not hold are taken as done already.
+    ``runner(step, context_of(step))`` runs a step; doit keeps what it needs in
+    ``state_dir``, scratch for this run (filmkit's keys decide what is up to date).
     """
     names = {step.id: f"s{index:05d}" for index, step in enumerate(plan)}
-    loader = _PlanLoader(plan, names, runner, context, jobs, events, state_dir, keep_going)
+    loader = _PlanLoader(plan, names, runner, context_of, jobs, events, state_dir, keep_going)
     argv = ["run", *names.values()]
     return DoitMain(loader, config_filenames=()).run(argv) == 0
 
@@ -76,7 +78,7 @@ class _PlanLoader(TaskLoader2):
         plan: Plan,
         names: dict[str, str],
         runner: StepRunner,
-        context: Any,
+        context_of: Callable[[Step], Any],
         jobs: int,
         events: StepEvents,
         state_dir: Path,
@@ -86,7 +88,7 @@ class _PlanLoader(TaskLoader2):
         self.plan = plan
         self.names = names
         self.runner = runner
-        self.context = context
+        self.context_of = context_of
         self.jobs = jobs
         self.events = events
         self.state_dir = state_dir
@@ -118,7 +120,7 @@ class _PlanLoader(TaskLoader2):
                 dict_to_task(
                     {
                         "name": self.names[step.id],
-                        "actions": [(_action, (self.runner, step, self.context))],
+                        "actions": [(_action, (self.runner, step, self.context_of(step)))],
                         "task_dep": [self.names[d] for d in step.deps if d in self.names],
                         "doc": step.label,
                         "verbosity": 0,
