@@ -625,7 +625,7 @@ class Project:
                 relative = str(output.with_suffix(suffix))
                 target = self.root / relative
                 if not target.is_file() or target.read_text(encoding="utf-8") != text:
-                    atomic_write_text(target, text)
+                    atomic_write_text(target, text, durable=False)
                 published.append(relative)
         for relative, step_id, output in plan.products:
             record = records.get(step_id)

@@ -57,16 +57,19 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
 
 
 def atomic_copy(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` atomically (temp file, fsync, rename)."""
+    """Copy ``source`` to ``target`` atomically (temp file, rename), without fsync.
+
+    For products: copies of stored objects, which a crash may lose (never half
+    of one) and the next build publishes again; syncing a feature's worth of
+    bytes to disk on every build would cost more than the copy.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.close(fd)
         shutil.copyfile(source, tmp)  # in the kernel where it can (sendfile)
-        fsync_path(Path(tmp))
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_path(target.parent)
