@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -35,10 +35,11 @@ from filmkit.plan.steps import Plan, Step
 from filmkit.scripting import Picked, Scripts, Take
 from filmkit.spec.loading import LoadedSpec, load_spec
 from filmkit.spec.models import Film, ScriptLines
+from filmkit.spec.parsed import ParsedFiles
 from filmkit.spec.scripts import expand_scripts
 from filmkit.spec.sourcemap import SourceMap
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore
-from filmkit.store.files import atomic_copy, atomic_write_text
+from filmkit.store.files import atomic_copy, atomic_write_bytes, atomic_write_text
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
 from filmkit.store.remote import RemoteConfig
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from filmkit.plan.doit_tasks import StepEvents
 
 REPORT_FILE = "build/report.json"
+# In the store's state folder: the YAML files parsed by the last load (spec/parsed.py).
+PARSED_FILE = "parsed-yaml.pickle"
 LAST_BUILD = "last-build.json"
 FINISHED = ("ran", "cached", "restored")
 
@@ -137,8 +140,18 @@ class Project:
     # loading and planning --------------------------------------------------
 
     def load(self) -> LoadedSpec:
-        """The validated spec."""
-        return load_spec(self.root)
+        """The validated spec (unchanged files' parses come from the store's state)."""
+        saved = self.store.root / "state" / PARSED_FILE
+        try:
+            parsed = ParsedFiles.loads(saved.read_bytes())
+        except OSError:
+            parsed = ParsedFiles()
+        spec = load_spec(self.root, parsed=parsed)
+        # Only into a store a build made: reading a project leaves no trace in it.
+        if parsed.changed and self.store.root.is_dir():
+            with suppress(OSError):  # a read-only checkout parses every time
+                atomic_write_bytes(saved, parsed.dumps(), durable=False)
+        return spec
 
     def plan(
         self,

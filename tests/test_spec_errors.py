@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from filmkit.errors import SpecError
-from filmkit.project import Project
+from filmkit.project import PARSED_FILE, Project
+from filmkit.spec.loading import load_spec
+from filmkit.spec.parsed import ParsedFiles
 from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, write_project
 from tests.fakes import fake_registry
 
@@ -142,3 +144,45 @@ def test_scene_file_before_an_inline_scene_keeps_its_positions(tmp_path: Path) -
     scene = SCENE_TWO.replace("- bo: ", "- bob: ")
     root = write_project(tmp_path, film=film, scenes={"01.yaml": SCENE_ONE, "02.yaml": scene})
     assert error_of(root).startswith("scenes/02.yaml:10:9: error: line 1 of shot 'b'")
+
+
+def test_files_parsed_by_an_earlier_load_keep_their_positions(tmp_path: Path) -> None:
+    root = write_project(tmp_path, scenes={"01.yaml": SCENE_ONE, "02.yaml": SCENE_TWO})
+    first = load_spec(root, parsed=(parsed := ParsedFiles()))
+    assert parsed.changed  # every file parsed, and kept
+    again = ParsedFiles.loads(parsed.dumps())
+    second = load_spec(root, parsed=again)
+    assert not again.changed  # nothing parsed again
+    assert second.film == first.film
+    assert second.source_map.values == first.source_map.values
+    assert second.source_map.keys == first.source_map.keys
+
+    # A scene file taken from the earlier parse still points at its own lines.
+    film = (root / "film.yaml").read_text()
+    (root / "film.yaml").write_text(film.replace("  bo:\n    name: Bo\n", "  bob:\n    name: Bo\n"))
+    with pytest.raises(SpecError) as info:
+        load_spec(root, parsed=ParsedFiles.loads(again.dumps()))
+    message = info.value.render()
+    assert "scenes/01.yaml:12:9: error: line 2 of shot 'a' is spoken by unknown" in message
+    assert "scenes/02.yaml:10:9: error: line 1 of shot 'b' is spoken by unknown" in message
+
+
+def test_a_changed_file_is_parsed_again_and_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
+    root = write_project(tmp_path, scenes={"01.yaml": SCENE_ONE, "02.yaml": SCENE_TWO})
+    load_spec(root, parsed=(parsed := ParsedFiles()))
+    scene = root / "scenes" / "01.yaml"
+    scene.write_text(scene.read_text().replace("Hello there.", "Hello again."))
+    again = ParsedFiles.loads(parsed.dumps())
+    spec = load_spec(root, parsed=again)
+    assert again.changed
+    assert "Hello again." in spec.film.model_dump_json()
+    assert not ParsedFiles.loads(b"not a pickle").changed
+    assert load_spec(root, parsed=ParsedFiles.loads(b"\x80\x05junk")).film == spec.film
+
+    # The facade keeps the parses in the store's state folder between runs, once a
+    # build has made the store.
+    Project(root, fake_registry()).load()
+    assert not (root / ".filmkit").exists()
+    (root / ".filmkit").mkdir()
+    Project(root, fake_registry()).load()
+    assert (root / ".filmkit" / "state" / PARSED_FILE).is_file()

@@ -20,6 +20,7 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from filmkit.errors import Location, SpecError, SpecErrors
 from filmkit.spec import checks, scripts
 from filmkit.spec.models import Film
+from filmkit.spec.parsed import ParsedFiles
 from filmkit.spec.sourcemap import SourceMap, SpecPath, display_name
 from filmkit.spec.translate import translate_validation_error
 
@@ -36,8 +37,14 @@ class LoadedSpec:
     files: tuple[str, ...]
 
 
-def load_spec(root: Path, filename: str = SPEC_FILE) -> LoadedSpec:
-    """Load and validate ``root/film.yaml`` and the scene files it names."""
+def load_spec(
+    root: Path, filename: str = SPEC_FILE, parsed: ParsedFiles | None = None
+) -> LoadedSpec:
+    """Load and validate ``root/film.yaml`` and the scene files it names.
+
+    ``parsed`` holds files parsed before: those whose text is unchanged are
+    not parsed again, and the others are added to it.
+    """
     root = Path(root)
     path = root / filename
     if not path.is_file():
@@ -47,7 +54,7 @@ def load_spec(root: Path, filename: str = SPEC_FILE) -> LoadedSpec:
             "or create one with `filmkit init`",
         )
     source_map = SourceMap()
-    data = _read_yaml(path, root, source_map, ())
+    data = _read_yaml(path, root, source_map, (), parsed)
     if not isinstance(data, dict):
         raise source_map.error(
             (), f"{filename} must be a mapping of keys like `title:` and `scenes:`"
@@ -55,7 +62,7 @@ def load_spec(root: Path, filename: str = SPEC_FILE) -> LoadedSpec:
     files = [display_name(path, root)]
     data = dict(data)
     if isinstance(data.get("scenes"), list):
-        data["scenes"] = _inline_scenes(data["scenes"], root, source_map, files)
+        data["scenes"] = _inline_scenes(data["scenes"], root, source_map, files, parsed)
     scripts.inline_fountain(data, source_map)
     try:
         film = Film.model_validate(data)
@@ -84,7 +91,11 @@ def _read_prompts(film: Film, root: Path, source_map: SourceMap, files: list[str
 
 
 def _inline_scenes(
-    entries: list[Any], root: Path, source_map: SourceMap, files: list[str]
+    entries: list[Any],
+    root: Path,
+    source_map: SourceMap,
+    files: list[str],
+    parsed: ParsedFiles | None,
 ) -> list[Any]:
     """Replace scene file names (globs allowed) by the scenes they hold."""
     # Positions recorded from film.yaml are keyed by the entry's old index; lift them
@@ -107,7 +118,8 @@ def _inline_scenes(
         for match in matches:
             position = len(scenes)
             files.append(display_name(Path(match), root))
-            scenes.append(_read_yaml(Path(match), root, source_map, ("scenes", position)))
+            scene = _read_yaml(Path(match), root, source_map, ("scenes", position), parsed)
+            scenes.append(scene)
     return scenes
 
 
@@ -129,17 +141,35 @@ def _put(source_map: SourceMap, prefix: SpecPath, positions: Positions) -> None:
         table.update({prefix + rest: location for rest, location in saved.items()})
 
 
-def _read_yaml(path: Path, root: Path, source_map: SourceMap, prefix: SpecPath) -> Any:
-    """Parse one YAML file; record its positions under ``prefix``."""
+def _read_yaml(
+    path: Path, root: Path, source_map: SourceMap, prefix: SpecPath, parsed: ParsedFiles | None
+) -> Any:
+    """Parse one YAML file (or take its earlier parse); record its positions under ``prefix``."""
     name = display_name(path, root)
     text = path.read_text(encoding="utf-8")
     source_map.add_file(name, text)
+    known = parsed.get(name, text) if parsed is not None else None
+    if known is None:
+        own = SourceMap()
+        own.add_file(name, text)
+        data = _parse(text, name, own)
+        if parsed is not None:
+            parsed.put(name, text, data, own.values, own.keys)
+        known = (data, own.values, own.keys)
+    data, values, keys = known
+    _put(source_map, prefix, (values, keys))
+    source_map.values[prefix] = Location(name, 1, 1)
+    return data
+
+
+def _parse(text: str, name: str, source_map: SourceMap) -> Any:
+    """The plain data of a YAML text; positions recorded in ``source_map`` from its root."""
     # The safe loader's node tree carries every position and is parsed in C
     # (ruamel.yaml.clib), an order of magnitude faster than the round-trip loader.
     yaml = YAML(typ="safe")
     try:
         node = yaml.compose(text)
-        data = _plain(node, name, source_map, prefix, yaml.constructor) if node else None
+        return _plain(node, name, source_map, (), yaml.constructor) if node else None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(name, mark.line + 1, mark.column + 1) if mark else None
@@ -150,8 +180,6 @@ def _read_yaml(path: Path, root: Path, source_map: SourceMap, prefix: SpecPath) 
             snippet=source_map.snippet(location),
             hint="check indentation, colons after keys, and quotes around text with ':' or '#'",
         ) from None
-    source_map.values[prefix] = Location(name, 1, 1)
-    return data
 
 
 def _here(name: str, node: Node) -> Location:
