@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from filmkit.plan.keys import action_key, canonical_json, derive_seed
+from filmkit.plan.steps import Step
 from filmkit.project import Project
 from tests.conftest import SCENE_ONE, SCENE_TWO, write_project
 from tests.fakes import fake_registry
@@ -51,3 +52,23 @@ def test_editing_one_line_changes_only_that_voice_step(tmp_path: Path) -> None:
     changed = [s.id for s in after if s.key({}) != before[s.id].key({})]
     # The subtitles (timeline) hold the text too; every other step sees only digests.
     assert changed == ["voice:one/a/1", "timeline"]
+
+
+def test_a_steps_key_is_the_key_of_its_decoded_params() -> None:
+    params = {"text": 'Ça va ? \u00e9\u2014"quoted"', "zoom": [1.0, 1.1e-07, 3], "n": None}
+    request = {"text": "Line\n2", "size": [320, 180]}
+    step = Step(
+        id="voice:a/b/1",
+        kind="voice",
+        action="voice/piper",
+        version="3",
+        params=canonical_json(params),
+        seed=42,
+        request=canonical_json(request),
+        inputs=(),
+        outputs=(),
+    )
+    digests = {"timings": "ab" * 32}
+    assert step.key(digests) == action_key("voice/piper", "3", params, 42, request, digests)
+    assert step.config_digest() == action_key("voice/piper", "3", params, 42, {}, {})
+    assert step.request_digest() == action_key("request", "", {}, 0, request, {})

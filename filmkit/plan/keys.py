@@ -39,16 +39,33 @@ def action_key(
     input_digests: Mapping[str, str],
 ) -> str:
     """The action key of one step execution."""
-    payload = {
-        "schema": KEY_SCHEMA,
-        "action": action,
-        "version": version,
-        "params": params,
-        "seed": seed,
-        "request": request,
-        "inputs": dict(input_digests),
-    }
-    return sha256_text(canonical_json(payload))
+    return key_of_json(
+        action, version, canonical_json(params), seed, canonical_json(request), input_digests
+    )
+
+
+def key_of_json(
+    action: str,
+    version: str,
+    params_json: str,
+    seed: int,
+    request_json: str,
+    input_digests: Mapping[str, str],
+) -> str:
+    """:func:`action_key`, given params and request already as canonical JSON.
+
+    The payload is canonical JSON of ``{"schema", "action", "version",
+    "params", "seed", "request", "inputs"}``; its text is put together around
+    the two JSON values as they are (keys in sorted order), which gives the
+    same bytes as encoding the decoded values again, without doing it for
+    every step of a long film.
+    """
+    text = (
+        f'{{"action":{canonical_json(action)},"inputs":{canonical_json(dict(input_digests))},'
+        f'"params":{params_json},"request":{request_json},"schema":{KEY_SCHEMA},'
+        f'"seed":{canonical_json(seed)},"version":{canonical_json(version)}}}'
+    )
+    return sha256_text(text)
 
 
 def derive_seed(film_seed: int, step_id: str) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from filmkit.errors import SpecError, UsageError
-from filmkit.plan.keys import action_key
+from filmkit.plan.keys import key_of_json
 from filmkit.spec.hints import suggest
 
 SpecPath = tuple[str | int, ...]
@@ -64,22 +64,17 @@ class Step:
 
     def key(self, input_digests: Mapping[str, str]) -> str:
         """This step's action key, given the content digests of its inputs."""
-        return action_key(
-            self.action,
-            self.version,
-            self.params_value(),
-            self.seed,
-            self.request_value(),
-            input_digests,
+        return key_of_json(
+            self.action, self.version, self.params, self.seed, self.request, input_digests
         )
 
     def config_digest(self) -> str:
         """Digest of backend, version, params and seed: tells "params changed" apart."""
-        return action_key(self.action, self.version, self.params_value(), self.seed, {}, {})
+        return key_of_json(self.action, self.version, self.params, self.seed, "{}", {})
 
     def request_digest(self) -> str:
         """Digest of the request (line text, prompt, size, length)."""
-        return action_key("request", "", {}, 0, self.request_value(), {})
+        return key_of_json("request", "", "{}", 0, self.request, {})
 
 
 @dataclass(frozen=True)
