@@ -25,11 +25,15 @@ import json
 import os
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filmkit.store.files import atomic_write_text, fsync_path, hash_file
+
+# A file at least this large is hashed while it is synced to disk (a film: both take long).
+HASH_APART = 16 * 2**20
 
 OBJECT_MTIME = 1_000_000_000
 STORE_DIR = ".filmkit"
@@ -83,10 +87,15 @@ class ArtifactStore:
     def put(self, source: Path) -> StoredObject:
         """Move a finished work file into the store; returns its reference."""
         os.chmod(source, 0o644)
-        with open(source, "rb+") as handle:
-            os.fsync(handle.fileno())
-        digest = hash_file(source)
         size = source.stat().st_size
+        if size < HASH_APART:
+            fsync_path(source)
+            digest = hash_file(source)
+        else:  # the disk writes the file back while a thread reads it for its digest
+            with ThreadPoolExecutor(1) as pool:
+                hashing = pool.submit(hash_file, source)
+                fsync_path(source)
+                digest = hashing.result()
         target = self.object_path(digest)
         if self.is_valid(StoredObject(digest, size)):
             source.unlink()
