@@ -142,6 +142,32 @@ def step_record(
     }
 
 
+def settle_step(step: Step, context: BuildContext) -> dict[str, Any] | None:
+    """The record of ``step`` if its result is in the local action cache, else None.
+
+    The executor asks this in its own process once the step's inputs are
+    done: a step whose inputs came out as before (an unchanged scene's mix
+    after the film's clock was remade) is settled there and then, and never
+    waits for a worker. Anything else (a result to fetch or make) is
+    :func:`run_step`'s.
+    """
+    store = ArtifactStore(Path(context.store))
+    digests = input_digests(step, context, store)
+    key = step.key(digests)
+    action = reusable(store, key)
+    if action is None:
+        return None
+    return _recorded(context, reuse(step, key, digests, action, context.previous))
+
+
+def _recorded(context: BuildContext, record: dict[str, Any]) -> dict[str, Any]:
+    """Write a finished step's record where the steps after it read it; return it."""
+    # The run record is scratch for this build only: atomic, but not worth an fsync.
+    path = record_path(Path(context.run_dir), record["step"])
+    atomic_write_text(path, json.dumps(record), durable=False)
+    return record
+
+
 def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
     """Reuse or produce ``step``'s outputs; return (and record) what happened."""
     started = time.perf_counter()
@@ -186,11 +212,7 @@ def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
         if remote_trouble:
             warnings = [*record["meta"].get("warnings", []), *remote_trouble]
             record["meta"] = {**record["meta"], "warnings": warnings}
-    # The run record is scratch for this build only: atomic, but not worth an fsync.
-    atomic_write_text(
-        record_path(Path(context.run_dir), step.id), json.dumps(record), durable=False
-    )
-    return record
+    return _recorded(context, record)
 
 
 def is_generator(step: Step) -> bool:

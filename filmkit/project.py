@@ -26,6 +26,7 @@ from filmkit.execution import (
     reusable,
     reuse,
     run_step,
+    settle_step,
 )
 from filmkit.generators.registry import Registry
 from filmkit.plan.costs import estimate, total, usd
@@ -414,6 +415,7 @@ class Project:
             events=log,
             state_dir=run_dir,
             keep_going=keep_going,
+            settle=settle_step,
         )
         return found | {s.id: r for s in pending if (r := read_record(run_dir, s.id)) is not None}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -157,3 +158,32 @@ def test_a_longer_line_remakes_only_its_own_scenes_sound(tmp_path: Path) -> None
     moved = before["loudness"]["meta"]["gain_db"] != after["loudness"]["meta"]["gain_db"]
     assert after["master:two"]["status"] == ("ran" if moved else "cached")
     assert after["cut"]["meta"]["duration"] > before["cut"]["meta"]["duration"]
+
+
+def test_a_step_whose_inputs_come_out_unchanged_is_settled_without_a_worker(
+    tmp_path: Path,
+) -> None:
+    scenes = {"01.yaml": SCENE_ONE, "02.yaml": SCENE_TWO.replace("    transition: crossfade\n", "")}
+    root = write_project(tmp_path / "film", film=SCENE_CUES, scenes=scenes)
+    build(root)
+    text = (root / "scenes" / "01.yaml").read_text()
+    (root / "scenes" / "01.yaml").write_text(text.replace("Hello there.", "Hello, you."))
+    started: list[str] = []
+    finished: dict[str, str] = {}
+
+    class Events:
+        def planned(self, count: int) -> None: ...
+        def started(self, step: Any) -> None:
+            started.append(step.id)
+
+        def finished(self, step: Any, record: dict) -> None:
+            finished[step.id] = record["status"]
+
+        def failed(self, step: Any, message: str) -> None: ...
+
+    Project(root, fake_registry()).build(jobs=2, events=Events())
+    # Scene two's mix waited for the film's new clock, then was found in the cache: it
+    # was settled by the scheduler, and only the steps that ran went to a worker.
+    assert finished["mix:two"] == "cached" and "mix:two" not in started
+    assert sorted(started) == sorted(step for step, status in finished.items() if status == "ran")
+    assert {"voice:one/a/1", "timeline", "mix:one", "cut"} <= set(started)

@@ -2,10 +2,12 @@
 
 doit orders and runs the steps (``-j N`` via its process pool); it does not
 decide what is up to date. doit alone checks targets for existence only,
-ignores changed actions and saves its state once at the end of a run, so every
-task here is always "run" as far as doit knows, and the step-runner it is
-handed decides from filmkit's own action keys, committing each finished step
-to the store by itself (a killed build loses only the steps in flight).
+ignores changed actions and saves its state once at the end of a run, so its
+up-to-date check is handed filmkit's own: the step-settler, asked in this
+process once a step's inputs are done, finds a cached result by its action
+key; any other step goes to a worker, where the step-runner makes it and
+commits it to the store by itself (a killed build loses only the steps in
+flight).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from filmkit.errors import FilmkitError
 from filmkit.plan.steps import Plan, Step
 
 StepRunner = Callable[[Step, Any], dict[str, Any]]
+StepSettler = Callable[[Step, Any], dict[str, Any] | None]
 
 
 class StepEvents(Protocol):
@@ -51,15 +54,23 @@ def execute_plan(
     events: StepEvents,
     state_dir: Path,
     keep_going: bool = False,
+    settle: StepSettler | None = None,
 ) -> bool:
     """Run every step of ``plan`` through doit; True when all succeeded.
 
     Steps ``plan`` depends on but does not hold are taken as done already.
     ``runner(step, context_of(step))`` runs a step; doit keeps what it needs in
     ``state_dir``, scratch for this run (filmkit's keys decide what is up to date).
+
+    ``settle(step, context)``, when given, is asked in this process as soon as
+    a step's inputs are done, as doit's up-to-date check: the record it
+    returns (the step's result is cached) finishes the step without handing
+    it to a worker; None sends it to ``runner`` as usual.
     """
     names = {step.id: f"s{index:05d}" for index, step in enumerate(plan)}
-    loader = _PlanLoader(plan, names, runner, context_of, jobs, events, state_dir, keep_going)
+    loader = _PlanLoader(
+        plan, names, runner, context_of, jobs, events, state_dir, keep_going, settle
+    )
     argv = ["run", *names.values()]
     return DoitMain(loader, config_filenames=()).run(argv) == 0
 
@@ -83,6 +94,7 @@ class _PlanLoader(TaskLoader2):
         events: StepEvents,
         state_dir: Path,
         keep_going: bool,
+        settle: StepSettler | None,
     ) -> None:
         super().__init__()
         self.plan = plan
@@ -93,6 +105,8 @@ class _PlanLoader(TaskLoader2):
         self.events = events
         self.state_dir = state_dir
         self.keep_going = keep_going
+        self.settle = settle
+        self.settled: dict[str, dict[str, Any]] = {}  # by task name
 
     def load_doit_config(self) -> dict[str, Any]:
         by_name = {name: self.plan[step_id] for step_id, name in self.names.items()}
@@ -101,6 +115,7 @@ class _PlanLoader(TaskLoader2):
         class Reporter(_EventReporter):
             steps = by_name
             sink = events
+            settled = self.settled
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return {
@@ -116,24 +131,37 @@ class _PlanLoader(TaskLoader2):
     def load_tasks(self, cmd: Any, pos_args: list[str]) -> list[Task]:
         tasks = []
         for step in self.plan:
-            tasks.append(
-                dict_to_task(
-                    {
-                        "name": self.names[step.id],
-                        "actions": [(_action, (self.runner, step, self.context_of(step)))],
-                        "task_dep": [self.names[d] for d in step.deps if d in self.names],
-                        "doc": step.label,
-                        "verbosity": 0,
-                    }
-                )
-            )
+            name, context = self.names[step.id], self.context_of(step)
+            task = {
+                "name": name,
+                "actions": [(_action, (self.runner, step, context))],
+                "task_dep": [self.names[d] for d in step.deps if d in self.names],
+                "doc": step.label,
+                "verbosity": 0,
+            }
+            if self.settle is not None:
+                task["uptodate"] = [(self._is_settled, (name, step, context))]
+            tasks.append(dict_to_task(task))
         return tasks
+
+    def _is_settled(self, name: str, step: Step, context: Any) -> bool:
+        """doit's up-to-date check: is the step's result cached (see execute_plan)?"""
+        assert self.settle is not None
+        try:
+            record = self.settle(step, context)
+        except FilmkitError:
+            return False  # the runner meets the same trouble, and reports it as a failure
+        if record is None:
+            return False
+        self.settled[name] = record
+        return True
 
 
 class _EventReporter(ConsoleReporter):
     """Forwards doit's task events to :class:`StepEvents`; prints nothing itself."""
 
     steps: dict[str, Step] = {}
+    settled: dict[str, dict[str, Any]] = {}
     sink: StepEvents
 
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:
@@ -156,7 +184,8 @@ class _EventReporter(ConsoleReporter):
         self.sink.failed(self.steps[task.name], message.strip())
 
     def skip_uptodate(self, task: Task) -> None:
-        """doit never skips: filmkit's keys decide."""
+        """A step settled from the cache, in this process (doit's "up to date")."""
+        self.sink.finished(self.steps[task.name], self.settled[task.name])
 
     def skip_ignore(self, task: Task) -> None:
         """Ignored tasks are not used."""
