@@ -144,8 +144,9 @@ def write_movie(out: Path, video: Video, sound: Sound, tags: dict[str, str]) -> 
     data = sum(int(sizes.sum()) for sizes in chunk_bytes)
     wide = data > WIDE_FROM
     ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
-    mdat_header = struct.pack(">I4sQ", 1, b"mdat", data + 16) if wide else None
-    if mdat_header is None:
+    if wide:  # size 1: the real size follows in 64 bits
+        mdat_header = struct.pack(">I4sQ", 1, b"mdat", data + 16)
+    else:
         mdat_header = struct.pack(">I4s", data + 8, b"mdat")
 
     def moov(offsets: list[np.ndarray]) -> bytes:
