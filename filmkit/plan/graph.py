@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 
 from filmkit.errors import SpecError, SpecErrors
 from filmkit.generators.registry import Registry
+from filmkit.plan.keys import derive_seed
 from filmkit.plan.profiles import FINAL, Profile
 from filmkit.plan.sound import MIX_RATE, STEMS, SoundSteps, shot_name
 from filmkit.plan.steps import Input, Plan, SpecPath, Step
@@ -207,6 +208,13 @@ class _Compiler(SoundSteps):
             "overlap": list(overlap),
             **self.profile.render_params(),
         }
+        look = shot.look or self.film.look
+        if look is not None and not look.is_plain():
+            # Grain and dust differ from shot to shot, the same in every build.
+            seed = derive_seed(self.film.seed, f"look:{name}")
+            params["look"] = {**look.model_dump(mode="json", exclude={"grade"}), "seed": seed}
+            if look.grade is not None:
+                inputs.append(Input("look.grade", file=look.grade))
         if self.film.subtitles.burn:
             params["subtitles"] = {
                 "size": self.film.subtitles.size,

@@ -32,6 +32,7 @@ from PIL import Image
 from filmkit.media import wav_duration
 from filmkit.render.layers import Layer, Moving, Still, Video, release, resized, scaled
 from filmkit.render.layout import display_size, ease, face_frames, ken_burns, place, visibility
+from filmkit.render.looks import Look
 from filmkit.render.text import default_font, text_sprite
 from filmkit.render.timeline import shot_timing
 
@@ -60,16 +61,22 @@ class ShotFrames:
         if "subtitles" in params:
             jobs.append(partial(_subtitles, scene, lengths))
         self._layers = _prepare(jobs)
+        look = params.get("look")
+        self._look = Look(look, inputs.get("look.grade"), self.size) if look else None
         self._last: tuple[tuple[Hashable, ...], np.ndarray] | None = None
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as a read-only ``(height, width, 3)`` uint8 array."""
         if not 0 <= i < self.count:
             raise IndexError(f"frame {i} is outside the shot's {self.count} frames")
-        key = tuple(layer.key(i) for layer in self._layers)
+        states = tuple(layer.key(i) for layer in self._layers)
+        key = states
+        if self._look is not None and self._look.animated:
+            key += (i,)  # grain and dust change every frame
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        shown = [layer for layer, state in zip(self._layers, key, strict=True) if state is not None]
+        drawn = zip(self._layers, states, strict=True)
+        shown = [layer for layer, state in drawn if state is not None]
         # The topmost layer that hides the whole frame starts the canvas: none below it shows.
         base = next((n for n in range(len(shown) - 1, -1, -1) if shown[n].covers(i)), None)
         canvas = Image.new("RGB", self.size) if base is None else shown[base].canvas(i)
@@ -77,6 +84,8 @@ class ShotFrames:
             layer.draw(canvas, i)
         width, height = self.size
         pixels = np.frombuffer(canvas.tobytes(), dtype=np.uint8).reshape(height, width, 3)
+        if self._look is not None:
+            pixels = self._look.apply(pixels, i)
         self._last = (key, pixels)
         return pixels
 

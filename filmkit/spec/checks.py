@@ -13,6 +13,7 @@ from filmkit.spec.models import (
     GeneratedLayer,
     GeneratorRef,
     ImageLayer,
+    Look,
     MusicCue,
     ScriptLines,
     Sound,
@@ -33,6 +34,8 @@ def shot_names(film: Film) -> list[str]:
 
 
 def _problems(film: Film, root: Path) -> Iterator[SpecError]:
+    if film.look is not None:
+        yield from _check_look(film.look, root, ("look",))
     for name, character in film.characters.items():
         base: SpecPath = ("characters", name)
         yield from _check_ref(film, character.voice, (*base, "voice"))
@@ -44,6 +47,8 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
         yield from _check_unique([shot.id for shot in scene.shots], ("scenes", s, "shots"), "shot")
         for t, shot in enumerate(scene.shots):
             shot_path: SpecPath = ("scenes", s, "shots", t)
+            if shot.look is not None:
+                yield from _check_look(shot.look, root, (*shot_path, "look"))
             for k, line in enumerate(shot.lines):
                 if isinstance(line, ScriptLines):
                     if line.script not in film.scripts:
@@ -157,6 +162,24 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
                 hint="paths are relative to the folder holding film.yaml",
                 path=(*path, key),
             )
+
+
+def _check_look(look: Look, root: Path, path: SpecPath) -> Iterator[SpecError]:
+    """A look's grade is a .cube file that exists."""
+    if look.grade is None:
+        return
+    if not look.grade.lower().endswith(".cube"):
+        yield SpecError(
+            f"a grade is a .cube 3D LUT file, not {look.grade!r}",
+            hint="export the grade from your colour tool as a .cube LUT (17, 33 or 65 points)",
+            path=(*path, "grade"),
+        )
+    elif not (root / look.grade).is_file():
+        yield SpecError(
+            f"file not found: {look.grade}",
+            hint="paths are relative to the folder holding film.yaml",
+            path=(*path, "grade"),
+        )
 
 
 def _check_source(

@@ -277,6 +277,30 @@ class Sound(Strict):
         return self
 
 
+class Look(Strict):
+    """A shot's finish, applied to every frame after the layers: grade, then lens and film."""
+
+    grade: str | None = Field(
+        default=None, description="a colour grade: a .cube 3D LUT file (Resolve, Photoshop...)"
+    )
+    grade_amount: Fraction = Field(default=1.0, description="how much of the grade: 0 to 1")
+    vignette: Fraction = Field(default=0.0, description="how much the corners darken: 0 to 1")
+    grain: Fraction = Field(default=0.0, description="film grain, a new pattern each frame")
+    dust: Fraction = Field(default=0.0, description="specks of dust on the print")
+    scratches: Fraction = Field(default=0.0, description="how often a scratch runs down a frame")
+    lofi: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="show the picture this many times coarser (1: off)"
+    )
+
+    def is_plain(self) -> bool:
+        """Does this look leave frames as they are?"""
+        return (
+            (self.grade is None or self.grade_amount == 0)
+            and not (self.vignette or self.grain or self.dust or self.scratches)
+            and self.lofi == 1
+        )
+
+
 class Shot(Strict):
     """A shot: layers of picture and the lines spoken over it."""
 
@@ -292,6 +316,7 @@ class Shot(Strict):
         "Fountain (cue line, optional parenthetical, speech; a blank line between speeches)",
     )
     sounds: list[Sound] = Field(default_factory=list)
+    look: Look | None = Field(default=None, description="this shot's finish (default: the film's)")
     action: str = Field(
         default="", description="what happens, as screenplay action (not rendered; exported)"
     )
@@ -452,6 +477,9 @@ class Film(Strict):
     )
     sound: SoundSettings = SoundSettings()
     subtitles: SubtitleSettings = SubtitleSettings()
+    look: Look | None = Field(
+        default=None, description="every shot's finish, unless the shot has its own"
+    )
     checks: Literal["warn", "fail"] = Field(
         default="warn",
         description="what a failed sound or subtitle check does: warn, or fail the build",
