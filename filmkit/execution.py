@@ -151,13 +151,20 @@ def settle_step(step: Step, context: BuildContext) -> dict[str, Any] | None:
     waits for a worker. Anything else (a result to fetch or make) is
     :func:`run_step`'s.
     """
-    store = ArtifactStore(Path(context.store))
-    digests = input_digests(step, context, store)
-    key = step.key(digests)
-    action = reusable(store, key)
+    store, digests, key, action = _looked_up(step, context)
     if action is None:
         return None
     return _recorded(context, reuse(step, key, digests, action, context.previous))
+
+
+def _looked_up(
+    step: Step, context: BuildContext
+) -> tuple[ArtifactStore, dict[str, str], str, dict[str, Any] | None]:
+    """The store, the step's input digests and key, and its cached action if intact."""
+    store = ArtifactStore(Path(context.store))
+    digests = input_digests(step, context, store)
+    key = step.key(digests)
+    return store, digests, key, reusable(store, key)
 
 
 def _recorded(context: BuildContext, record: dict[str, Any]) -> dict[str, Any]:
@@ -171,10 +178,7 @@ def _recorded(context: BuildContext, record: dict[str, Any]) -> dict[str, Any]:
 def run_step(step: Step, context: BuildContext) -> dict[str, Any]:
     """Reuse or produce ``step``'s outputs; return (and record) what happened."""
     started = time.perf_counter()
-    store = ArtifactStore(Path(context.store))
-    digests = input_digests(step, context, store)
-    key = step.key(digests)
-    action = reusable(store, key)
+    store, digests, key, action = _looked_up(step, context)
     remote_trouble: list[str] = []
     if action is None and context.remote is not None:
         if context.remote in _REMOTE_DOWN:
