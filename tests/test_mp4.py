@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -11,8 +12,14 @@ from imageio_ffmpeg import get_ffmpeg_exe
 
 from filmkit.errors import MediaError
 from filmkit.media import run_ffmpeg
+from filmkit.project import Project
 from filmkit.render import aac, mp4
 from filmkit.render.cut import encode
+from filmkit.render.encoder import read_frames
+from filmkit.render.frames import ShotFrames
+from filmkit.store.lockfile import read_lock
+from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, write_project
+from tests.fakes import fake_registry
 
 FPS, RATE, SIZE = 12, 48000, (64, 36)
 
@@ -148,3 +155,56 @@ def test_adts_frames_are_found_past_sync_words_inside_their_payloads() -> None:
         aac.frame_table(data[:-3])
     with pytest.raises(MediaError, match="not an ADTS"):
         aac.frame_table(b"\0" * 40 + data)
+
+
+# -- the whole film against a single-pass render ---------------------------------
+
+
+def test_a_film_cut_from_segments_matches_a_single_pass_render(tmp_path: Path) -> None:
+    """Every frame where one pass over all shots (crossfades blended in place) puts it,
+    as many frames, and the sound as long as the picture to within a frame."""
+    scenes = {"01.yaml": SCENE_ONE, "02.yaml": SCENE_TWO}
+    root = write_project(tmp_path, film=TINY_FILM, scenes=scenes)
+    project = Project(root, fake_registry())
+    project.build()
+    lock, plan = read_lock(project.lock_path), project.plan()
+
+    def inputs(step_id: str) -> dict[str, Path]:
+        files = {item.name: root / item.file for item in plan[step_id].inputs if item.file}
+        made = {name: project.store.object_path(d) for name, d in lock[step_id].inputs.items()}
+        return made | files
+
+    clock = json.loads(project.store.object_path(lock["timeline"].outputs["shots"]).read_text())
+    fps, (width, height) = 12, (160, 96)  # TINY_FILM's
+    total = round(clock["duration"] * fps)
+    single = np.zeros((total, height, width, 3), np.float32)
+    weight = np.zeros(total, np.float32)
+    for shot in clock["shots"]:
+        step = plan[f"shot:{shot['id']}"]
+        head, tail = step.params_value()["overlap"]
+        first = round(shot["start"] * fps)
+        with ShotFrames(step.params_value(), inputs(step.id)) as frames:
+            for i in range(frames.count):
+                # A crossfade's frame j of n is (j + 0.5) / n of the way into the next shot.
+                alpha = 1.0
+                if i < head:
+                    alpha = (i + 0.5) / head
+                elif i >= frames.count - tail:
+                    alpha = 1 - (i - (frames.count - tail) + 0.5) / tail
+                single[first + i] += alpha * frames.frame(i)
+                weight[first + i] += alpha
+    assert np.allclose(weight, 1.0, atol=1e-6)  # every frame of the film made exactly once
+
+    film = root / "build" / "film.mp4"
+    assert len(framemd5(film, "0:v")) == total
+    decoded = np.stack(list(read_frames(film, (width, height), total))).astype(np.float32)
+    error = ((decoded - single) ** 2).reshape(total, -1).mean(axis=1)
+    psnr = 10 * np.log10(255**2 / np.maximum(error, 1e-9))
+    assert psnr.min() > 30, f"frame {int(psnr.argmin())} is {psnr.min():.1f} dB off"
+    # A frame out of place would match its neighbour better than its own: it does not.
+    shifted = ((decoded[1:] - single[:-1]) ** 2).mean() + ((decoded[:-1] - single[1:]) ** 2).mean()
+    assert error.mean() < 0.8 * shifted / 2
+    sound = framemd5(film, "0:a")
+    assert int(sound[0][2]) == 0  # the sound starts with the first frame
+    end = (int(sound[-1][2]) + aac.FRAME) / RATE  # the last AAC frame's start and length
+    assert abs(end - total / fps) < 1 / fps
