@@ -104,6 +104,14 @@ def test_dust_and_scratches_mark_a_few_pixels_the_same_way_every_time() -> None:
     assert (Look(look(dust=1.0, scratches=1.0), None, size).apply(grey, 3) == frames[3]).all()
 
 
+def test_every_part_of_a_look_works_after_a_grade(tmp_path: Path) -> None:
+    grade = cube(tmp_path / "id.cube", 5, lambda r, g, b: (r, g, b))
+    for part in ({"dust": 1.0}, {"scratches": 1.0}, {"lofi": 4}, {"grain": 0.2}):
+        out = Look(look(**part), grade, SIZE).apply(photo(), 2)
+        assert out.shape == (SIZE[1], SIZE[0], 3) and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - photo()).mean() > 0.05, part
+
+
 def test_lofi_shows_the_picture_in_blocks() -> None:
     out = Look(look(lofi=8), None, SIZE).apply(photo(), 0)
     blocks = out.reshape(SIZE[1] // 8, 8, SIZE[0] // 8, 8, 3)

@@ -156,7 +156,7 @@ class Look:
             padded = np.zeros((height, width, 4), dtype=np.uint8)
             padded[..., :3] = out
             graded = np.take(self.table, padded.view("<u4")[..., 0])
-            out = graded.view(np.uint8).reshape(height, width, 4)[..., :3]
+            out = np.ascontiguousarray(graded.view(np.uint8).reshape(height, width, 4)[..., :3])
         if self.lofi > 1:
             small = (max(1, width // self.lofi), max(1, height // self.lofi))
             out = cv2.resize(cv2.resize(out, small, interpolation=cv2.INTER_AREA),
