@@ -138,36 +138,40 @@ def edit_one_line(path: Path) -> None:
     path.write_text(text[:at] + "Well, " + text[at:])
 
 
-def measure(name: str, root: Path, edit: Path, jobs: int) -> dict[str, object]:
-    """Full, no-op and one-line-edit build times of one film.
+def measure(films: list[tuple[str, Path, Path]], jobs: int) -> list[dict[str, object]]:
+    """Full, no-op, one-line-edit and draft build times of each (name, root, file to edit).
 
-    The edit is timed EDITS times (the same line, a little longer each time)
-    and the median kept: on a shared machine one rebuild of a few seconds can
-    be a second off.
+    Each film is built and rebuilt with nothing to do first. The edits come
+    after, in EDITS rounds with one edit of every film a round (the same line,
+    a little longer each time), and each film keeps its median: the films'
+    edits see the same machine, so their ratio holds on a shared one where a
+    rebuild of a few seconds can be a second off from one minute to the next.
     """
-    full, counts, full_rss = timed_build(root, jobs)
-    noop, noop_counts, _ = timed_build(root, jobs)
-    edits = []
+    rows: dict[str, dict[str, object]] = {}
+    for name, root, _ in films:
+        full, counts, full_rss = timed_build(root, jobs)
+        noop, _, _ = timed_build(root, jobs)
+        rows[name] = {
+            "film": name,
+            "steps": sum(counts.values()),
+            "full_s": full,
+            "noop_s": noop,
+            "peak_rss_mib": full_rss,
+        }
+    edits: dict[str, list[float]] = {name: [] for name, _, _ in films}
     for _ in range(EDITS):
-        edit_one_line(edit)
-        seconds, edit_counts, _ = timed_build(root, jobs)
-        edits.append(seconds)
-    edited = statistics.median(edits)
-    steps = json.loads((root / "build" / "report.json").read_text())["steps"]
-    ran = sorted((s for s in steps if s["status"] == "ran"), key=lambda s: -s["seconds"])
-    draft, _, _ = timed_build(root, jobs, "--draft")
-    return {
-        "slowest": ", ".join(f"{s['id']} {s['seconds']:.1f}s" for s in ran[:3]),
-        "film": name,
-        "steps": sum(counts.values()),
-        "full_s": full,
-        "noop_s": noop,
-        "noop_ran": noop_counts["ran"],
-        "edit_s": edited,
-        "edit_ran": edit_counts["ran"],
-        "draft_s": draft,
-        "peak_rss_mib": full_rss,
-    }
+        for name, root, edit in films:
+            edit_one_line(edit)
+            seconds, edit_counts, _ = timed_build(root, jobs)
+            edits[name].append(seconds)
+            rows[name]["edit_ran"] = edit_counts["ran"]
+    for name, root, _ in films:
+        steps = json.loads((root / "build" / "report.json").read_text())["steps"]
+        ran = sorted((s for s in steps if s["status"] == "ran"), key=lambda s: -s["seconds"])
+        rows[name]["slowest"] = ", ".join(f"{s['id']} {s['seconds']:.1f}s" for s in ran[:3])
+        rows[name]["edit_s"] = statistics.median(edits[name])
+        rows[name]["draft_s"] = timed_build(root, jobs, "--draft")[0]
+    return list(rows.values())
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
@@ -218,15 +222,15 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, -j {args.jobs}"
     )
-    rows = []
     with tempfile.TemporaryDirectory(prefix="filmkit-bench-") as tmp:
+        films = []
         if not args.skip_example:
             root = Path(tmp) / "example"
-            rows.append(measure("example (Now Serving)", root, make_example(root), args.jobs))
+            films.append(("example (Now Serving)", root, make_example(root)))
         for shots in args.shots:
             root = Path(tmp) / f"generated-{shots}"
-            edit = make_generated(root, shots)
-            rows.append(measure(f"generated {shots} shots", root, edit, args.jobs))
+            films.append((f"generated {shots} shots", root, make_generated(root, shots)))
+        rows = measure(films, args.jobs)
     print_table(rows)
     if not args.skip_compositor:
         import compositor
