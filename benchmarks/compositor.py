@@ -14,7 +14,11 @@ through the real :class:`~filmkit.render.frames.ShotFrames`. Rows:
     position function) written with ``write_videofile``;
 (d) for reference, row (a) with x264 left to pick its own thread count (a
     segment is encoded on one thread in filmkit, so that its bytes are the
-    same on every machine and the compositor has the other core).
+    same on every machine and the compositor has the other core);
+(e) row (b) with a look on every frame: a 17-point .cube grade, a vignette,
+    grain and dust. The grade's table of every 8-bit colour is built once per
+    process (about a second) and kept for the next shot, so the best round
+    shows what the look costs a frame.
 
     python benchmarks/compositor.py
     python benchmarks/compositor.py --seconds 2
@@ -38,7 +42,7 @@ from filmkit.render.cut import encode, render_shot
 from filmkit.render.encoder import write_video
 from filmkit.render.frames import ShotFrames
 from filmkit.render.text import default_font
-from filmkit.spec.models import LayerBase
+from filmkit.spec.models import LayerBase, Look
 
 SIZE = (1280, 720)
 FPS = 24
@@ -51,6 +55,21 @@ REPEAT = 7
 THREADED = ["-crf", "20", "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
 # Every layer field at its spec default, as the planner passes a layer.
 LAYER = LayerBase().model_dump(mode="json")
+# Row (e)'s look, as the planner passes it (the grade is the shot's input "look.grade").
+LOOK = {
+    **Look(vignette=0.35, grain=0.05, dust=0.06).model_dump(mode="json", exclude={"grade"}),
+    "seed": 1,
+}
+
+
+def write_grade(path: Path, points: int = 17) -> Path:
+    """A warm, slightly faded .cube grade (red changing fastest, as the format has it)."""
+    axis = np.linspace(0, 1, points)
+    blue, green, red = np.meshgrid(axis, axis, axis, indexing="ij")
+    rgb = np.stack([red * 0.95 + 0.04, green * 0.93 + 0.03, blue * 0.85 + 0.02], -1)
+    rows = "\n".join(" ".join(f"{v:.5f}" for v in row) for row in rgb.reshape(-1, 3))
+    path.write_text(f"LUT_3D_SIZE {points}\n{rows}\n")
+    return path
 
 
 def write_pictures(folder: Path) -> dict[str, Path]:
@@ -169,6 +188,7 @@ def measure(seconds: float = 5.0, repeat: int = REPEAT) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         pictures = write_pictures(scratch)
+        grade = write_grade(scratch / "warm.cube")
         params = shot_params(seconds)
         with ShotFrames(params, pictures) as shot:
             count = shot.count
@@ -183,6 +203,9 @@ def measure(seconds: float = 5.0, repeat: int = REPEAT) -> list[dict[str, Any]]:
             ),
             "(d) raw encoder, x264's own threads": lambda: write_video(
                 ready, scratch / "d.mp4", count, SIZE, FPS, preset=PRESET, codec_args=THREADED
+            ),
+            "(e) filmkit + a look (grade, grain)": lambda: filmkit(
+                {**params, "look": LOOK}, {**pictures, "look.grade": grade}, scratch / "e.mp4"
             ),
         }
         times: dict[str, list[float]] = {what: [] for what in runs}
