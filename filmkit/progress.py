@@ -97,10 +97,24 @@ class BuildProgress:
         ]
         table.add_row("steps", ", ".join(counts))
         table.add_row("time", f"{report.seconds:.1f}s")
-        for product in report.products:
-            table.add_row("wrote", str(Path(product)))
+        for product in _listed(report.products):
+            table.add_row("wrote", product)
         table.add_row("report", "build/report.json")
         out.print(table)
         warnings = report.warnings()
         for warning in warnings:
             out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
+def _listed(products: list[str]) -> list[str]:
+    """The products as the summary lists them: files in a folder of their own (a stem of
+    each scene...) counted by their top folder rather than one line each."""
+    listed: dict[str, int] = {}
+    for product in products:
+        parts = Path(product).parts
+        folder = str(Path(*parts[:2])) + "/" if len(parts) > 2 else str(Path(product))
+        listed[folder] = listed.get(folder, 0) + 1
+    return [
+        name if not name.endswith("/") else f"{name}  ({count} file{'s' * (count > 1)})"
+        for name, count in listed.items()
+    ]

@@ -40,7 +40,7 @@ from filmkit.spec.parsed import ParsedFiles
 from filmkit.spec.scripts import expand_scripts
 from filmkit.spec.sourcemap import SourceMap
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore
-from filmkit.store.files import atomic_copy, atomic_write_bytes, atomic_write_text
+from filmkit.store.files import atomic_copy, atomic_write_bytes, atomic_write_text, json_text
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
 from filmkit.store.remote import RemoteConfig
 
@@ -723,7 +723,7 @@ class Project:
                 for s in report.steps
             ],
         }
-        atomic_write_text(self.root / REPORT_FILE, json.dumps(data, indent=2) + "\n")
+        atomic_write_text(self.root / REPORT_FILE, json_text(data))
 
     # housekeeping ----------------------------------------------------------
 

@@ -16,13 +16,13 @@ unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from filmkit.generators.registry import Registry
 from filmkit.plan.steps import Plan
 from filmkit.spec.models import Film
+from filmkit.store.files import json_text
 
 AI_NOTICE = "This film contains AI-generated material (machine-made voices, images, music)."
 KIND_TITLES = {
@@ -107,4 +107,4 @@ def credits(film: Film, plan: Plan, registry: Registry) -> str:
 
 def dumps(data: Mapping[str, Any]) -> str:
     """Stable JSON text for the manifest."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(data, sort_keys=True)
