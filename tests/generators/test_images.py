@@ -53,7 +53,7 @@ def portrait(tmp_path_factory):
 def test_generators_declare_the_interface():
     assert ProceduralFace.id() == "image/face" and ProceduralRoom.id() == "image/room"
     assert set(ProceduralFace.outputs) == {"image", "mouth_open", "blink"}
-    assert ProceduralRoom.outputs == {"image": ".png"}
+    assert ProceduralRoom.outputs == {"image": ".png", "depth": ".png"}
     assert ProceduralFace.deterministic and ProceduralRoom.deterministic
 
 

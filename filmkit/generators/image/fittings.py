@@ -15,6 +15,7 @@ from filmkit.generators.image.room import MOODS, Scene
 from filmkit.lazy import numpy as np
 
 INK = np.array([0.1, 0.1, 0.11], np.float32)
+SKY_Z = 1e4  # how far a ray that hits nothing travels (interior.trace): infinity in depth maps
 
 
 def _rect(
@@ -36,6 +37,7 @@ def _panel(
     """A lit rectangle on a wall."""
     corners = _rect(wall, *box)
     centre = wall.at((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    canvas.place(corners)
     canvas.fill(canvas.polygon(project(cam, corners), blur), lit(room, albedo, centre, wall.normal))
 
 
@@ -98,6 +100,7 @@ def paint_doors(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
         knob = project(cam, [wall.at(u + 0.86, 1.0)])[0]
         z = wall.at(u + 0.86, 1.0)[2]
         r = cam.f * 0.035 / z
+        canvas.place([wall.at(u + 0.86, 1.0)])
         canvas.fill(
             canvas.ellipse(knob[0], knob[1], r, r, 0.6),
             lit(room, np.array([0.75, 0.7, 0.55]), wall.at(u + 0.86, 1.0), wall.normal),
@@ -131,6 +134,7 @@ def paint_window(scene: Scene, canvas: Canvas, cam: Camera, room: Room, floor: n
     top = min(p[1] for p in glass_pts)
     bottom = max(p[1] for p in glass_pts)
     sky = mix(mood_top, mood_bottom, linear(glass, (0, top), (0, bottom)))
+    canvas.place([(0.0, 0.0, SKY_Z)])  # the view out: sky and distant roofs, at infinity
     canvas.fill(glass, sky)
     rng = stream(scene.seed, "window")
     h, w = glass.values.shape
@@ -176,6 +180,7 @@ def paint_window(scene: Scene, canvas: Canvas, cam: Camera, room: Room, floor: n
     frame = lit(room, room.trim, wall.at((u0 + u1) / 2, v0), wall.normal)
     mid = (u0 + u1) / 2
     z = wall.at(mid, v0)[2]
+    canvas.place(_rect(wall, *box))
     for seg in (
         [wall.at(mid, v0), wall.at(mid, v1)],
         [wall.at(u0, v0 + 0.62 * (v1 - v0)), wall.at(u1, v0 + 0.62 * (v1 - v0))],
@@ -257,6 +262,7 @@ def paint_clock(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
         0.03,
         0.35,
     )
+    canvas.place(_rect(wall, u - r, v - r, u + r, v + r))
     canvas.fill(
         canvas.polygon(ring(r), 0.6),
         lit(room, np.array([0.15, 0.15, 0.17]), wall.at(u, v), wall.normal),
@@ -314,6 +320,7 @@ def paint_poster(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
     _panel(canvas, cam, room, wall, inner, sky_a)
     iu0, iv0, iu1, iv1 = inner
     sun_u, sun_v = iu0 + (iu1 - iu0) * rng.uniform(0.25, 0.75), iv0 + (iv1 - iv0) * 0.62
+    canvas.place(_rect(wall, *inner))
     sun = project(
         cam,
         [

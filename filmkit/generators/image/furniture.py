@@ -64,6 +64,7 @@ def face(
     albedo: np.ndarray,
 ) -> None:
     """A flat polygon in the world, lit by the room (shaded from one corner to the opposite one)."""
+    canvas.place(corners)
     mask = canvas.polygon(project(cam, corners), 0.6)
     near, far = corners[0], corners[len(corners) // 2]
     ramp = linear(mask, cam.project(*near), cam.project(*far))
@@ -268,7 +269,9 @@ def paint_plant(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
     left, right = min(p[0] for p in hull), max(p[0] for p in hull)
     roundness = 1 - ((xs - (left * 0.65 + right * 0.35)) / max(right - left, 1)) ** 2 * 2.5
     shade = lit(room, pot, (x, 0.25, z - 0.2), (0, 0, -1))
+    canvas.place([(x, 0.2, z - 0.15)])  # a round pot, taken as flat at about its front
     canvas.fill(body, mix(scale(shade, 0.6), shade, np.clip(roundness, 0, 1)))
+    canvas.place(top)
     canvas.fill(canvas.polygon(project(cam, top), 0.6), scale(shade, 1.08))
     canvas.fill(
         canvas.polygon(
@@ -301,6 +304,7 @@ def paint_plant(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
             for t in np.linspace(0, 1, 12)
         ]
         path = project(cam, path3)
+        canvas.place(path3)  # a quadratic Bezier lies in the plane of its control points
         width = [
             cam.f * 0.075 / p[2] * math.sin(math.pi * min(k / 11, 0.98)) ** 0.8 + 1
             for k, p in enumerate(path3)
@@ -354,6 +358,7 @@ def paint_lamps(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
                 (lx + 0.34, room.height, lz + 0.66),
                 (lx - 0.34, room.height, lz + 0.66),
             ]
+            canvas.place(rim)
             canvas.fill(canvas.polygon(project(cam, rim), 0.6), scale(room.ceiling, 0.7))
             panel = [
                 (px * 0.0 + lx + (px - lx) * 0.88, py, lz + (pz - lz) * 0.93) for px, py, pz in rim
@@ -363,6 +368,7 @@ def paint_lamps(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
             canvas.shade(glow, glow_rgb, 0.35, mode="screen")
             continue
         top, bottom = room.height, ly + 0.05
+        canvas.place([(lx, top, lz), (lx, bottom + 0.2, lz)])
         canvas.fill(
             canvas.line(
                 project(cam, [(lx, top, lz), (lx, bottom + 0.2, lz)]), max(cam.f * 0.008 / lz, 1)
@@ -373,10 +379,12 @@ def paint_lamps(scene: Scene, canvas: Canvas, cam: Camera, room: Room) -> None:
         upper = [(lx + 0.08 * c, bottom + 0.2, lz + 0.08 * s) for c, s in ring]
         lower = [(lx + 0.26 * c, bottom, lz + 0.26 * s) for c, s in ring]
         shade = _hull(project(cam, upper + lower))
+        canvas.place([(lx, bottom + 0.1, lz - 0.2)])
         canvas.fill(
             canvas.polygon(shade, 0.6),
             lit(room, colour("#2f4a3e"), (lx, bottom + 0.1, lz - 0.2), (0, 0.3, -1)),
         )
+        canvas.place(lower)
         canvas.fill(
             canvas.polygon(project(cam, lower), 0.8), np.array([1.0, 0.93, 0.78], np.float32)
         )

@@ -245,6 +245,9 @@ class Canvas:
         twin.rgb, twin.alpha = self.rgb.copy(), self.alpha.copy()
         return twin
 
+    def place(self, points: Sequence[Sequence[float]] | None) -> None:
+        """Where in a 3D scene the next fills lie; a flat canvas ignores it (stage.DepthCanvas)."""
+
     def mask(self, draw: Draw, blur_radius: float = 0.0) -> Mask:
         """Rasterise ``draw`` (Pillow calls in canvas pixels) into a mask patch."""
         img = Image.new("L", (self.width, self.height), 0)

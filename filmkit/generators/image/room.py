@@ -5,6 +5,18 @@ colour and lighting choice left unset in ``Params`` is drawn from the seed.
 Surfaces are ray traced per pixel (with extra rays only along the room's
 edges), props are painted over them at twice the size with matching light,
 and the frame is downscaled, vignetted and given grain.
+
+A second output, ``depth``, is the frame's depth map: a 16-bit greyscale PNG
+the size of the image, 0 at the nearest point of the room's surfaces in frame
+and 65535 at the back wall (or, in the endless void, at infinity: the
+horizon and sky), linear in disparity (1/distance along the view axis)
+between the two, since that is what blur and parallax are linear in. It
+comes from the same ray traced hits; every prop writes the plane it stands
+on where it is painted (chairs box by box, the plant's pot and leaves, doors,
+lamps, wall fittings), at the same supersampled size, averaged down. A
+window's view is at infinity. The two distances in metres are returned as
+``depth_near`` and ``depth_far`` (None for infinity). A request that names no
+``depth`` output gets only the image.
 """
 
 from __future__ import annotations
@@ -173,19 +185,28 @@ class ProceduralRoom(Generator):
 
     kind = "image"
     name = "room"
-    version = "1"
+    version = "2"
     Params = Params
-    outputs = {"image": ".png"}
+    outputs = {"image": ".png", "depth": ".png"}
     licence = "GPL-3.0-or-later (procedural, no training data)"
 
     def generate(self, request: Request) -> dict[str, Any]:
-        """Paint the room and write it as an RGB PNG."""
-        from filmkit.generators.image.stage import paint_room
+        """Paint the room and write it as an RGB PNG, and its depth as a 16-bit grey PNG."""
+        from PIL import Image
+
+        from filmkit.generators.image.stage import paint_room, paint_room_depth
 
         assert isinstance(request.params, Params)
         size = request.size or (1280, 720)
         scene = resolve(request.params, request.seed)
-        img = paint_room(scene, size, SUPERSAMPLE)
+        meta: dict[str, Any] = {"style": scene.style, "light": scene.light, "chairs": scene.chairs}
+        if "depth" in request.outputs:
+            img, depth, near, far = paint_room_depth(scene, size, SUPERSAMPLE)
+            grey = np.round(depth * 65535).astype(np.uint16)
+            Image.fromarray(grey).save(request.outputs["depth"], format="PNG", compress_level=1)
+            meta |= {"depth_near": round(near, 4), "depth_far": far if far < 1e9 else None}
+        else:
+            img = paint_room(scene, size, SUPERSAMPLE)
         request.progress(1.0)
         img.save(request.outputs["image"], format="PNG", compress_level=1)
-        return {"style": scene.style, "light": scene.light, "chairs": scene.chairs}
+        return meta

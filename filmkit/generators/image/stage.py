@@ -1,13 +1,26 @@
-"""Builds the camera, box and lamps for a scene and paints the whole room frame."""
+"""Builds the camera, box and lamps for a scene and paints the whole room frame and its depth.
+
+Depth rides along with the paint: a :class:`DepthCanvas` keeps every fine
+pixel's inverse distance (disparity, 1/z in 1/metres), starting from the ray
+traced surfaces; props say which plane their next fills lie on
+(``canvas.place``) and each fill writes that plane's disparity through the
+same mask and opacity it paints with, so depth follows the painter's order
+exactly as the picture does. Disparity rather than distance because a
+camera's blur and parallax are both linear in it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PIL import Image
 
 from filmkit.generators.image import fittings, furniture
+from filmkit.generators.image.fittings import SKY_Z
 from filmkit.generators.image.interior import FLOOR, SKY, Camera, Lamp, Room, Trace, render
 from filmkit.generators.image.paint import (
     Canvas,
+    Mask,
     colour,
     grain,
     mix,
@@ -77,6 +90,35 @@ def stage(scene: Scene, width: int, height: int) -> tuple[Camera, Room]:
 
 def paint_room(scene: Scene, size: tuple[int, int], supersample: int) -> Image.Image:
     """The finished frame at ``size``: surfaces, then props painted at ``supersample`` x size."""
+    return _paint(scene, size, supersample, Canvas)[0]
+
+
+def paint_room_depth(
+    scene: Scene, size: tuple[int, int], supersample: int
+) -> tuple[Image.Image, np.ndarray, float, float]:
+    """The frame (exactly as :func:`paint_room` paints it) and its depth map.
+
+    The map is ``(height, width)`` float32 in [0, 1], 0 at the nearest point
+    of the room's surfaces in frame and 1 at the back wall (at infinity for
+    the endless void), linear in disparity (1/distance) between the two;
+    returned with those two distances in metres (the far one ``inf`` for the
+    void). Props nearer than the nearest surface clip to 0, the sky in a
+    window to 1. Distances are along the view axis (z), as cameras measure.
+    """
+    image, canvas, near, far = _paint(scene, size, supersample, DepthCanvas)
+    assert isinstance(canvas, DepthCanvas)
+    width, height = size
+    k = supersample
+    # Average disparity over each k x k block: edges come out as blends, like the picture's.
+    fine = canvas.disparity.reshape(height, k, width, k).mean(axis=(1, 3))
+    depth = (1 / near - fine) / (1 / near - 1 / far)
+    return image, np.clip(depth, 0, 1).astype(np.float32), near, far
+
+
+def _paint(
+    scene: Scene, size: tuple[int, int], supersample: int, kind: type[Canvas]
+) -> tuple[Image.Image, Canvas, float, float]:
+    """The frame, the canvas its props were painted on, and the room's nearest and far z."""
     width, height = size
     cam, room = stage(scene, width, height)
     texture = noise(stream(scene.seed, "surfaces"), height, width, width / 90, octaves=2)
@@ -85,14 +127,94 @@ def paint_room(scene: Scene, size: tuple[int, int], supersample: int) -> Image.I
     # Surfaces are already anti-aliased; blocks of k x k copies keep them sharp through the
     # final LANCZOS downscale while props get drawn at the finer resolution.
     k = supersample
-    canvas = Canvas.opaque(np.repeat(np.repeat(image, k, axis=0), k, axis=1))
+    canvas = kind.opaque(np.repeat(np.repeat(image, k, axis=0), k, axis=1))
     floor = np.repeat(np.repeat(tr.sid == FLOOR, k, axis=0), k, axis=1)
     big = Camera(width * k, height * k, cam.f * k, cam.px * k, cam.py * k, cam.x, cam.eye)
+    if isinstance(canvas, DepthCanvas):
+        # Distance is continuous across the box's edges: per-pixel hits copied k x k lose little.
+        canvas.track(big, np.repeat(np.repeat(_disparity(tr.z), k, axis=0), k, axis=1))
     paint_props(scene, canvas, big, room, floor)
     frame = np.asarray(canvas.image(size, "RGB"), np.float32) / 255
     frame = frame * vignette(height, width, MOODS[scene.light].vignette)[..., None]
     frame = frame + grain(stream(scene.seed, "grain"), height, width, 0.018)
-    return Image.fromarray(np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8))
+    img = Image.fromarray(np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8))
+    far = room.depth if room.depth is not None else float("inf")
+    return img, canvas, float(np.min(tr.z)), far
+
+
+def _disparity(z: np.ndarray) -> np.ndarray:
+    """1/z, with the misses (sky, travelling 1e4 m) at infinity: 0."""
+    return np.where(z >= SKY_Z, np.float32(0), 1 / np.maximum(z, 1e-3)).astype(np.float32)
+
+
+class DepthCanvas(Canvas):
+    """A canvas that also keeps every pixel's disparity (1/z) for the room's depth map."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(width, height)
+        self.disparity = np.zeros((height, width), np.float32)
+        self.cam: Camera | None = None
+        self._plane: tuple[np.ndarray, np.ndarray, float, float] | None = None
+
+    def track(self, cam: Camera, disparity: np.ndarray) -> None:
+        """Start from the surfaces' disparity, seen through ``cam`` (the canvas's own camera)."""
+        self.cam, self.disparity = cam, np.ascontiguousarray(disparity, np.float32)
+
+    def place(self, points: Sequence[Sequence[float]] | None) -> None:
+        """The next fills lie on the plane through ``points`` (world), within their z span.
+
+        One point, or points in a line, stand for a plane facing the camera at
+        their mean z; ``None`` stops fills writing depth.
+        """
+        if points is None:
+            self._plane = None
+            return
+        pts = np.asarray(points, np.float64).reshape(-1, 3)
+        if self.cam is not None:
+            # A point behind the camera projects where its mirror image through the camera
+            # would: that mirror image is what got painted.
+            eye = np.array([self.cam.x, self.cam.eye, 0.0])
+            pts = np.where(pts[:, 2:] < 0, 2 * eye - pts, pts)
+        # Newell's normal: sound for any planar polygon, and for a planar curve closed by its chord.
+        nxt = np.roll(pts, -1, axis=0)
+        normal = np.array(
+            [
+                np.sum((pts[:, 1] - nxt[:, 1]) * (pts[:, 2] + nxt[:, 2])),
+                np.sum((pts[:, 2] - nxt[:, 2]) * (pts[:, 0] + nxt[:, 0])),
+                np.sum((pts[:, 0] - nxt[:, 0]) * (pts[:, 1] + nxt[:, 1])),
+            ]
+        )
+        if np.linalg.norm(normal) < 1e-9:
+            normal = np.array([0.0, 0.0, 1.0])
+        zs = pts[:, 2]
+        self._plane = (pts.mean(axis=0), normal, float(zs.min()), float(zs.max()))
+
+    def fill(self, mask: Mask, paint: np.ndarray, opacity: float = 1.0) -> None:
+        """Paint as :class:`Canvas` does, and write the placed plane's disparity the same way."""
+        super().fill(mask, paint, opacity)
+        if self._plane is None or self.cam is None:
+            return
+        region, m, _ = self._region(mask)
+        if m.size == 0:
+            return
+        m = m * np.float32(opacity)
+        plane = self._plane_disparity(region)
+        self.disparity[region] = plane * m + self.disparity[region] * (1 - m)
+
+    def _plane_disparity(self, region: tuple[slice, slice]) -> np.ndarray:
+        """1/z where each pixel's ray in ``region`` meets the placed plane (z kept in its span)."""
+        assert self._plane is not None and self.cam is not None
+        point, normal, lo, hi = self._plane
+        cam = self.cam
+        ys, xs = region
+        dx = (np.arange(xs.start, xs.stop, dtype=np.float64)[None, :] + 0.5 - cam.px) / cam.f
+        dy = (cam.py - np.arange(ys.start, ys.stop, dtype=np.float64)[:, None] - 0.5) / cam.f
+        # Ray (x, eye, 0) + z (dx, dy, 1) meets n . (p - point) = 0 at this z.
+        reach = float(normal @ (point - np.array([cam.x, cam.eye, 0.0])))
+        slope = normal[0] * dx + normal[1] * dy + normal[2]
+        slope = np.where(np.abs(slope) < 1e-9, 1e-9, slope)
+        z = np.clip(reach / slope, lo, hi)
+        return np.where(z >= SKY_Z, 0.0, 1 / np.maximum(z, 1e-3)).astype(np.float32)
 
 
 def paint_props(scene: Scene, canvas: Canvas, cam: Camera, room: Room, floor: np.ndarray) -> None:
