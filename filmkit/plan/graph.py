@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 
 from filmkit.errors import SpecError, SpecErrors
 from filmkit.generators.registry import Registry
+from filmkit.plan.effects import EffectSteps
 from filmkit.plan.keys import derive_seed
 from filmkit.plan.profiles import FINAL, Profile
 from filmkit.plan.sound import MIX_RATE, STEMS, SoundSteps, shot_name
@@ -47,6 +48,10 @@ from filmkit.spec.models import (
 )
 
 FACE_FRAMES = ("image", "mouth_open", "blink")
+# A layer's optional effects (see filmkit.spec.effects).
+EFFECTS = ("depth", "mask", "retime")
+# Layer kinds whose picture a styled shot's networks train on.
+PICTURES = ("image", "generate")
 # Segments (shots and crossfades) joined into one reel at most; a scene with more
 # has several reels.
 REEL_SEGMENTS = 24
@@ -57,7 +62,7 @@ def compile_plan(film: Film, registry: Registry, profile: Profile = FINAL) -> Pl
     return _Compiler(film, registry, profile).compile()
 
 
-class _Compiler(SoundSteps):
+class _Compiler(SoundSteps, EffectSteps):
     def __init__(self, film: Film, registry: Registry, profile: Profile) -> None:
         super().__init__(film, registry)
         self.profile = profile
@@ -175,9 +180,15 @@ class _Compiler(SoundSteps):
         name = shot_name(scene, shot)
         inputs: list[Input] = []
         layers = []
+        stills = {f"layer{k}" for k, la in enumerate(shot.layers) if layer_kind(la) in PICTURES}
         for k, layer in enumerate(shot.layers):
             layer_path = (*origin, "layers", k)
-            layers.append({"kind": layer_kind(layer), **layer.model_dump(mode="json")})
+            # Effects a layer does not use stay out of its params, and so out of the shot's key.
+            unused = {name for name in EFFECTS if getattr(layer, name, None) is None}
+            layers.append(
+                {"kind": layer_kind(layer), **layer.model_dump(mode="json", exclude=unused)}
+            )
+            image = None
             if isinstance(layer, GeneratedLayer):
                 image = self._image_step(layer, f"{name}/{k + 1}", layer_path)
                 if image is not None:
@@ -192,6 +203,7 @@ class _Compiler(SoundSteps):
                 if face is not None:
                     for frame in FACE_FRAMES:
                         inputs.append(Input(f"layer{k}.{frame}", step=face.id, output=frame))
+            inputs += self._effect_inputs(layer, k, image, layer_path)
         for k, voice in enumerate(lines):
             if voice is not None:
                 inputs.append(Input(f"line{k}", step=voice.id, output="audio"))
@@ -208,6 +220,13 @@ class _Compiler(SoundSteps):
             "overlap": list(overlap),
             **self.profile.render_params(),
         }
+        if shot.camera is not None:
+            params["camera"] = shot.camera.model_dump(mode="json")
+        if shot.style is not None:
+            params["style"] = {**shot.style.model_dump(mode="json", exclude={"image", "steps"})}
+            params["style"]["seed"] = derive_seed(self.film.seed, f"style:{name}")
+            pictures = [i for i in inputs if i.name in stills or i.name.endswith(".image")]
+            inputs += self._style_models(shot, name, pictures, (*origin, "style"))
         look = shot.look or self.film.look
         if look is not None and not look.is_plain():
             # Grain and dust differ from shot to shot, the same in every build.

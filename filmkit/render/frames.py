@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from filmkit.media import wav_duration
+from filmkit.render.effects import FAR, CameraMoves, ShotStyle, depth_picture, depth_twin, masked
 from filmkit.render.layers import Layer, Moving, Still, Video, release, resized, scaled
 from filmkit.render.layout import display_size, ease, face_frames, ken_burns, place, visibility
 from filmkit.render.looks import Look
@@ -63,6 +64,15 @@ class ShotFrames:
         self._layers = _prepare(jobs)
         look = params.get("look")
         self._look = Look(look, inputs.get("look.grade"), self.size) if look else None
+        camera = params.get("camera")
+        self._camera = CameraMoves(camera, times, duration, self.size) if camera else None
+        self._style = None
+        if "style" in params:
+            weights = [inputs[f"style{n}"] for n in range(params["style"]["models"])]
+            self._style = ShotStyle(params["style"], weights, self.count)
+        self._animated = bool(self._look is not None and self._look.animated) or bool(
+            self._camera is not None and self._camera.animated
+        )
         self._last: tuple[tuple[Hashable, ...], np.ndarray] | None = None
 
     def frame(self, i: int) -> np.ndarray:
@@ -71,23 +81,50 @@ class ShotFrames:
             raise IndexError(f"frame {i} is outside the shot's {self.count} frames")
         states = tuple(layer.key(i) for layer in self._layers)
         key = states
-        if self._look is not None and self._look.animated:
-            key += (i,)  # grain and dust change every frame
+        if self._animated:
+            key += (i,)  # grain, dust or the camera change every frame
+        if self._style is not None:
+            key += (int(self._style.picks[i]),)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         drawn = zip(self._layers, states, strict=True)
         shown = [layer for layer, state in drawn if state is not None]
+        deep = [n for n, layer in enumerate(shown) if layer.depth is not None]
+        if self._camera is not None and deep:
+            # The camera sees the layers that have a depth; those above them stay sharp.
+            behind, above = shown[: deep[-1] + 1], shown[deep[-1] + 1 :]
+            pixels = self._camera.apply(self._composite(behind, i), self._depth(behind, i), i)
+            if above:
+                canvas = Image.fromarray(pixels)
+                for layer in above:
+                    layer.draw(canvas, i)
+                pixels = np.asarray(canvas)
+        else:
+            pixels = self._composite(shown, i)
+        if self._style is not None:
+            pixels = self._style.apply(pixels, i)
+        if self._look is not None:
+            pixels = self._look.apply(pixels, i)
+        self._last = (key, pixels)
+        return pixels
+
+    def _composite(self, shown: list[Layer], i: int) -> np.ndarray:
+        """Frame ``i`` of the ``shown`` layers, bottom to top, as a read-only array."""
         # The topmost layer that hides the whole frame starts the canvas: none below it shows.
         base = next((n for n in range(len(shown) - 1, -1, -1) if shown[n].covers(i)), None)
         canvas = Image.new("RGB", self.size) if base is None else shown[base].canvas(i)
         for layer in shown[0 if base is None else base + 1 :]:
             layer.draw(canvas, i)
         width, height = self.size
-        pixels = np.frombuffer(canvas.tobytes(), dtype=np.uint8).reshape(height, width, 3)
-        if self._look is not None:
-            pixels = self._look.apply(pixels, i)
-        self._last = (key, pixels)
-        return pixels
+        return np.frombuffer(canvas.tobytes(), dtype=np.uint8).reshape(height, width, 3)
+
+    def _depth(self, shown: list[Layer], i: int) -> np.ndarray:
+        """Frame ``i``'s depth map (0 near, 255 far) from the depth twins of ``shown``."""
+        canvas = Image.new("RGB", self.size, (FAR, FAR, FAR))
+        for layer in shown:
+            if layer.depth is not None and layer.depth.key(i) is not None:
+                layer.depth.draw(canvas, i)
+        return np.asarray(canvas.getchannel("R"))
 
     def frames(
         self, first: int = 0, last: int | None = None, hold: int = 1
@@ -160,9 +197,13 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
     shown = visibility(layer, scene.times, scene.duration)
     if kind == "color":
         rgb = tuple(int(layer["color"][i : i + 2], 16) for i in (1, 3, 5))
-        return Still([rgb], [None], (0, 0, *scene.frame), scene.frame, shown)
+        made = Still([rgb], [None], (0, 0, *scene.frame), scene.frame, shown)
+        if layer.get("depth") is not None:
+            grey = round(float(layer["depth"]) * 255)
+            made.depth = Still([(grey,) * 3], [None], made.box, scene.frame, shown)
+        return made
     if kind in ("image", "generate"):
-        return _picture([inputs[f"layer{k}"]], None, layer, scene, shown)
+        return _picture([inputs[f"layer{k}"]], None, layer, scene, shown, k)
     if kind == "character":
         spoken = [
             (scene.offsets[i], inputs[f"line{i}"])
@@ -172,14 +213,23 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
         who, fps, local = layer["character"], scene.params["fps"], scene.times - layer["start"]
         picks = face_frames(spoken, fps, scene.duration, who, local)
         paths = [inputs[f"layer{k}.{name}"] for name in FACE_FRAMES]
-        return _picture(paths, picks, layer, scene, shown)
+        return _picture(paths, picks, layer, scene, shown, k)
     if kind == "text":
         size = max(8, round(layer["size"] * scene.frame[1] / 720 * layer["scale"]))
         font = inputs.get(f"layer{k}.font") or default_font()
         sprite = text_sprite(layer["text"], font, size, layer["color"])
-        return _sprite(sprite, place(layer, sprite.size, scene.frame), scene.frame, shown)
+        corner = place(layer, sprite.size, scene.frame)
+        made = _sprite(sprite, corner, scene.frame, shown)
+        if layer.get("depth") is not None:
+            grey = depth_picture(layer["depth"], sprite, None)
+            made.depth = _sprite(depth_twin(sprite, grey), corner, scene.frame, shown)
+        return made
     if kind == "video":
-        return _video(layer, inputs[f"layer{k}"], scene, shown)
+        video = _video(layer, inputs[f"layer{k}"], scene, shown, inputs.get(f"layer{k}.mask"))
+        if layer.get("depth") is not None:
+            grey = round(float(layer["depth"]) * 255)
+            video.depth = Still([(grey,) * 3], [None], video.box, scene.frame, shown)
+        return video
     raise ValueError(f"unknown layer kind {kind!r}")
 
 
@@ -197,12 +247,34 @@ def _picture(
     layer: dict[str, Any],
     scene: _Scene,
     shown: np.ndarray,
+    k: int,
 ) -> Layer:
-    """A picture, or alternates of one chosen per frame by ``picks``; RGB when opaque."""
+    """A picture layer (or alternates of one chosen per frame by ``picks``), masked as
+    its ``mask`` says, with the twin of its ``depth``."""
     pictures = []
     for path in paths:
         with Image.open(path) as image:
             pictures.append(image.convert("RGBA"))
+    if layer.get("mask"):
+        model = scene.inputs.get(f"layer{k}.mask")
+        pictures = [masked(p, layer["mask"], model) for p in pictures]
+    made = _laid_out(pictures, picks, layer, scene, shown)
+    if layer.get("depth") is not None:
+        source = scene.inputs.get(f"layer{k}.depth")
+        twins = [depth_twin(p, depth_picture(layer["depth"], p, source)) for p in pictures]
+        made.depth = _laid_out(twins, picks, layer, scene, shown)
+    return made
+
+
+def _laid_out(
+    pictures: list[Image.Image],
+    picks: np.ndarray | None,
+    layer: dict[str, Any],
+    scene: _Scene,
+    shown: np.ndarray,
+) -> Layer:
+    """RGBA pictures placed, faded and moved as the layer says; RGB when opaque."""
+    pictures = [p.copy() for p in pictures]
     if all(p.getchannel("A").getextrema()[0] == 255 for p in pictures):
         pictures = [p.convert("RGB") for p in pictures]
     elif 0 < layer["opacity"] < 1:
@@ -254,15 +326,22 @@ def _resampled(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(resized(np.asarray(picture), size))  # 3 channels RGB, 4 RGBA
 
 
-def _video(layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray) -> Video:
-    """A video layer read through moviepy, trimmed and looped; each frame resized as drawn."""
+def _video(
+    layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray, model: Path | None
+) -> Video:
+    """A video layer read through moviepy: trimmed, looped or retimed, masked; each frame
+    resized as drawn."""
     from moviepy import VideoFileClip, vfx
 
     clip = VideoFileClip(str(path), audio=False)
+    local = scene.times - layer["start"]
     try:
         if layer["trim"]:
             clip = clip.subclipped(layer["trim"][0], layer["trim"][1])
-        if layer["loop"]:
+        retimed = None
+        if layer.get("retime"):
+            retimed = _retimed(clip, layer["retime"], local, layer["loop"])
+        elif layer["loop"]:
             clip = clip.with_effects([vfx.Loop(duration=scene.duration)])
         size = display_size(layer, clip.size, scene.frame)
     except BaseException:
@@ -270,7 +349,29 @@ def _video(layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray) 
         raise
     x, y = place(layer, size, scene.frame)
     box = (x, y, x + size[0], y + size[1])
-    return Video(clip, size, box, scene.frame, scene.times - layer["start"], shown)
+    mask = layer.get("mask")
+    masking = partial(masked, mask=mask, model=model) if mask else None
+    return Video(clip, size, box, scene.frame, local, shown, retimed, masking)
+
+
+def _retimed(
+    clip: Any, retime: dict[str, Any], local: np.ndarray, loop: bool
+) -> tuple[Any, np.ndarray]:
+    """The clip's frames as a retimer, and the source position of each of the shot's frames."""
+    from filmkit.render.retime import Retimer, source_positions
+
+    fps = clip.fps
+    count = max(1, round(clip.duration * fps))
+    positions = source_positions(
+        np.maximum(local, 0.0),
+        fps,
+        count,
+        speed=retime["speed"],
+        duration=retime["duration"],
+        loop=loop,
+    )
+    frames = Retimer(lambda j: clip.get_frame(min(j, count - 1) / fps), count, retime["frames"])
+    return frames, positions
 
 
 def _subtitles(scene: _Scene, lengths: list[float]) -> list[Layer]:

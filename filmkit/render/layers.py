@@ -10,7 +10,7 @@ the bounding box of what is not transparent.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from functools import lru_cache
 from typing import Any
 
@@ -33,6 +33,8 @@ class Layer:
         self.levels = np.rint(shown * 255).astype(np.int64)
         self.box = box
         self.frame = frame
+        # Its twin of grey depth levels, laid out the same (see filmkit.render.effects).
+        self.depth: Layer | None = None
 
     def key(self, i: int) -> Hashable:
         raise NotImplementedError
@@ -228,8 +230,8 @@ def _windows(maps: np.ndarray, box: Box, frame: tuple[int, int], extent: Box) ->
 
 
 class Video(Layer):
-    """A video file's frames, read through a moviepy clip (trimmed, looped), resized to
-    ``size`` as they are drawn."""
+    """A video file's frames, read through a moviepy clip (trimmed, looped) or a retimer
+    over it, masked if ``masking`` is given, resized to ``size`` as they are drawn."""
 
     def __init__(
         self,
@@ -239,20 +241,33 @@ class Video(Layer):
         frame: tuple[int, int],
         local: np.ndarray,
         shown: np.ndarray,
+        retimed: tuple[Any, np.ndarray] | None = None,
+        masking: Callable[[Image.Image], Image.Image] | None = None,
     ) -> None:
         super().__init__(shown, box, frame)
         self.clip = clip
         self.size = size
         self.local = local
+        self.retimed = retimed
+        self.masking = masking
         self._readers = _keep_readers(clip)
 
     def key(self, i: int) -> Hashable:
         return i if self.levels[i] > 0 else None
 
     def draw(self, canvas: Image.Image, i: int) -> None:
-        picture = Image.fromarray(resized(self.clip.get_frame(self.local[i]), self.size))
+        if self.retimed is not None:
+            frames, positions = self.retimed
+            pixels = frames.frame(float(positions[i]))
+        else:
+            pixels = self.clip.get_frame(self.local[i])
+        picture = Image.fromarray(resized(pixels, self.size))
         level = int(self.levels[i])
-        canvas.paste(picture, self.box[:2], faded(None, level, picture.size))
+        if self.masking is None:
+            canvas.paste(picture, self.box[:2], faded(None, level, picture.size))
+            return
+        cut = self.masking(picture.convert("RGBA"))
+        canvas.paste(cut.convert("RGB"), self.box[:2], faded(cut.getchannel("A"), level, cut.size))
 
     def close(self) -> None:
         for proc in self._readers:

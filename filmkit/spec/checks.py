@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from filmkit.errors import SpecError
+from filmkit.spec.effects import DepthMap
 from filmkit.spec.hints import suggest
 from filmkit.spec.models import (
     FaceLayer,
@@ -49,6 +50,8 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
             shot_path: SpecPath = ("scenes", s, "shots", t)
             if shot.look is not None:
                 yield from _check_look(shot.look, root, (*shot_path, "look"))
+            if shot.style is not None:
+                yield from _check_file(root, shot.style.image, (*shot_path, "style", "image"))
             for k, line in enumerate(shot.lines):
                 if isinstance(line, ScriptLines):
                     if line.script not in film.scripts:
@@ -155,13 +158,48 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
         yield from _check_ref(film, layer.generate, (*path, "generate"))
     elif isinstance(layer, ImageLayer | VideoLayer | TextLayer):
         key = {ImageLayer: "image", VideoLayer: "video", TextLayer: "font"}[type(layer)]
-        name = getattr(layer, key)
-        if name is not None and not (root / name).is_file():
+        yield from _check_file(root, getattr(layer, key), (*path, key))
+    mask = getattr(layer, "mask", None)
+    if mask is not None:
+        yield from _check_file(root, mask.model, (*path, "mask", "model"), ".onnx")
+        if mask.subject and isinstance(layer, VideoLayer):
             yield SpecError(
-                f"file not found: {name}",
-                hint="paths are relative to the folder holding film.yaml",
-                path=(*path, key),
+                "a video layer cannot cut out its subject (it would take seconds a frame)",
+                hint='key the video\'s backdrop (`mask: {key: "#00b140"}`) or give it a '
+                "segmentation `model:`",
+                path=(*path, "mask", "subject"),
             )
+    depth = getattr(layer, "depth", None)
+    if isinstance(depth, DepthMap):
+        yield from _check_file(root, depth.file, (*path, "depth", "file"))
+        yield from _check_file(root, depth.model, (*path, "depth", "model"), ".onnx")
+        if depth.is_generated() and not isinstance(layer, GeneratedLayer):
+            yield SpecError(
+                "only a generated layer has its generator's depth map",
+                hint="give the depth as a number (a flat layer), {file: depth.png} or "
+                "{model: depth.onnx}",
+                path=(*path, "depth"),
+            )
+
+
+def _check_file(
+    root: Path, name: str | None, path: SpecPath, extension: str | None = None
+) -> Iterator[SpecError]:
+    """A file the spec names exists (and has the extension its reader needs)."""
+    if name is None:
+        return
+    if extension is not None and not name.lower().endswith(extension):
+        yield SpecError(
+            f"expected a {extension} file, not {name!r}",
+            hint=f"export the model as {extension[1:].upper()} (e.g. torch.onnx.export)",
+            path=path,
+        )
+    elif not (root / name).is_file():
+        yield SpecError(
+            f"file not found: {name}",
+            hint="paths are relative to the folder holding film.yaml",
+            path=path,
+        )
 
 
 def _check_look(look: Look, root: Path, path: SpecPath) -> Iterator[SpecError]:

@@ -11,8 +11,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -20,22 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-Seconds = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", description='"#rrggbb"')]
-Ident = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]*$",
-        description="lower-case letters, digits, '-' and '_'",
-    ),
-]
-
-
-class Strict(BaseModel):
-    """Base of every spec model: unknown keys are errors; values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from filmkit.spec.effects import Camera, Depth, Mask, Retime, Style
+from filmkit.spec.types import Colour, Fraction, Ident, Seconds, Strict
 
 
 class GeneratorConfig(Strict):
@@ -164,6 +148,7 @@ class LayerBase(Strict):
     fade_in: Seconds = 0.0
     fade_out: Seconds = 0.0
     move: Move | None = None
+    depth: Depth | None = None
 
 
 class ColorLayer(LayerBase):
@@ -176,6 +161,7 @@ class ImageLayer(LayerBase):
     """An image file from the project."""
 
     image: str = Field(description="path relative to the project")
+    mask: Mask | None = Field(default=None, description="subject, a key colour or a model")
 
 
 class VideoLayer(LayerBase):
@@ -184,6 +170,8 @@ class VideoLayer(LayerBase):
     video: str = Field(description="path relative to the project")
     trim: tuple[Seconds, Seconds] | None = None
     loop: bool = False
+    retime: Retime | None = Field(default=None, description="slower or faster, by optical flow")
+    mask: Mask | None = Field(default=None, description="a key colour or a model, every frame")
 
 
 class GeneratedLayer(LayerBase):
@@ -191,6 +179,7 @@ class GeneratedLayer(LayerBase):
 
     generate: GeneratorRef
     prompt: str = ""
+    mask: Mask | None = Field(default=None, description="subject, a key colour or a model")
 
 
 class FaceLayer(LayerBase):
@@ -316,6 +305,10 @@ class Shot(Strict):
         "Fountain (cue line, optional parenthetical, speech; a blank line between speeches)",
     )
     sounds: list[Sound] = Field(default_factory=list)
+    camera: Camera | None = Field(
+        default=None, description="focus and parallax over the layers' depths"
+    )
+    style: Style | None = Field(default=None, description="restyle every frame like a picture")
     look: Look | None = Field(default=None, description="this shot's finish (default: the film's)")
     action: str = Field(
         default="", description="what happens, as screenplay action (not rendered; exported)"
