@@ -218,3 +218,17 @@ def test_source_positions_by_duration() -> None:
 def test_source_positions_rejects_bad_arguments(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         source_positions(np.array([0.0, 1.0]), 6.0, 24, **kwargs)
+
+
+def test_a_speed_ramp_eases_from_one_speed_to_the_other() -> None:
+    times = np.arange(0, 4, 1 / 24) + 1 / 48
+    positions = source_positions(times, 10, 1000, speed=(1.0, 0.25), ramp=2.0)
+    rate = np.diff(positions) * 24 / 10  # seconds of the clip per second on screen
+    assert rate[0] == pytest.approx(1.0, abs=0.01)
+    assert rate[-20:] == pytest.approx(np.full(20, 0.25))
+    assert (np.diff(rate) <= 1e-9).all()  # it only slows down
+    # Half the ramp at the mean of the two speeds, then the slow speed: 1.25 s + 0.5 s.
+    end = source_positions(np.array([4.0]), 10, 1000, speed=(1.0, 0.25), ramp=2.0)
+    assert end[0] == pytest.approx(17.5)
+    with pytest.raises(ValueError, match="ramp"):
+        source_positions(times, 10, 1000, speed=(1.0, 0.25))

@@ -340,7 +340,8 @@ def _video(
             clip = clip.subclipped(layer["trim"][0], layer["trim"][1])
         retimed = None
         if layer.get("retime"):
-            retimed = _retimed(clip, layer["retime"], local, layer["loop"])
+            shows = min(layer["end"] or scene.duration, scene.duration) - layer["start"]
+            retimed = _retimed(clip, layer["retime"], local, layer["loop"], shows)
         elif layer["loop"]:
             clip = clip.with_effects([vfx.Loop(duration=scene.duration)])
         size = display_size(layer, clip.size, scene.frame)
@@ -355,7 +356,7 @@ def _video(
 
 
 def _retimed(
-    clip: Any, retime: dict[str, Any], local: np.ndarray, loop: bool
+    clip: Any, retime: dict[str, Any], local: np.ndarray, loop: bool, shows: float
 ) -> tuple[Any, np.ndarray]:
     """The clip's frames as a retimer, and the source position of each of the shot's frames."""
     from filmkit.render.retime import Retimer, source_positions
@@ -366,9 +367,10 @@ def _retimed(
         np.maximum(local, 0.0),
         fps,
         count,
-        speed=retime["speed"],
+        speed=tuple(speed) if isinstance(speed := retime["speed"], list) else speed,
         duration=retime["duration"],
         loop=loop,
+        ramp=shows,
     )
     frames = Retimer(lambda j: clip.get_frame(min(j, count - 1) / fps), count, retime["frames"])
     return frames, positions

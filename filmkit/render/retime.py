@@ -234,13 +234,27 @@ def source_positions(
     source_fps: float,
     source_frames: int,
     *,
-    speed: float | None = None,
+    speed: float | tuple[float, float] | None = None,
     duration: float | None = None,
     loop: bool = False,
+    ramp: float | None = None,
 ) -> np.ndarray:
-    """Fractional source frame index to show at each output time (seconds from clip start)."""
+    """Fractional source frame index to show at each output time (seconds from clip start).
+
+    A ``speed`` pair is a speed ramp: from the first speed to the second over the
+    first ``ramp`` seconds (eased in and out), then the second.
+    """
     if (speed is None) == (duration is None):
         raise ValueError("give exactly one of speed and duration")
+    if isinstance(speed, tuple | list):
+        first, last = speed
+        if min(first, last) <= 0 or not ramp or ramp <= 0:
+            raise ValueError(f"cannot ramp the speed from {first} to {last} over {ramp} s")
+        t = np.asarray(times, dtype=np.float64)
+        x = np.clip(t / ramp, 0.0, 1.0)
+        # The integral of the eased speed: smoothstep integrates to x^3 - x^4/2.
+        played = first * t + (last - first) * (ramp * (x**3 - x**4 / 2) + np.maximum(t - ramp, 0))
+        return source_positions(played, source_fps, source_frames, speed=1.0, loop=loop)
     given = speed if speed is not None else duration
     if not (source_frames >= 1 and source_fps > 0 and given is not None and 0 < given < math.inf):
         raise ValueError(

@@ -99,11 +99,16 @@ Depth = Annotated[
 ]
 
 
+Speed = Annotated[float, Field(gt=0, le=100)]
+
+
 class Retime(Strict):
     """A video layer played slower or faster, in-between frames made from optical flow."""
 
-    speed: Annotated[float, Field(gt=0, le=100)] | None = Field(
-        default=None, description="0.25: four times slower; 2: twice as fast"
+    speed: Speed | tuple[Speed, Speed] | None = Field(
+        default=None,
+        description="0.25: four times slower; 2: twice as fast; [1, 0.25]: a ramp from the "
+        "first speed to the second while the layer shows",
     )
     duration: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="stretch or squeeze the (trimmed) clip to this many seconds"
