@@ -49,6 +49,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from filmkit.render.onnx import run_model
+
 MAX_LEVELS = 16  # blur levels focus_blur allows (its coc is quantised to 255 steps)
 MIN_STEP = 2.5  # pixels of blur between focus_blur's levels, at least
 MAX_STEPS = 64  # nearness steps parallax marches (a step is a shifted view: cheap)
@@ -328,15 +330,6 @@ def read_depth(
     return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
 
 
-@lru_cache(maxsize=4)
-def _load_net(path: str, stamp: tuple[int, int]) -> cv2.dnn.Net:
-    """The network in ``path``; ``stamp`` (mtime, size) makes an edited file load afresh."""
-    try:
-        return cv2.dnn.readNetFromONNX(path)
-    except cv2.error as error:
-        raise ValueError(f"{path}: cannot read the ONNX depth model ({error})") from error
-
-
 def model_depth(
     pixels: np.ndarray,
     model: Path | str,
@@ -364,20 +357,8 @@ def model_depth(
     if output not in ("inverse", "depth"):
         raise ValueError(f"output must be 'inverse' or 'depth', not {output!r}")
     path = Path(model)
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the ONNX depth model ({error.strerror})") from error
-    net = _load_net(str(path), (stat.st_mtime_ns, stat.st_size))
-    rgb = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    if normalise:
-        rgb = (rgb - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)
-    blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], np.float32)
-    try:
-        net.setInput(blob)
-        result = np.asarray(net.forward(), np.float32)
-    except cv2.error as error:
-        raise ValueError(f"{path}: the model failed to run on a {size} input ({error})") from error
+    standard = (IMAGENET_MEAN, IMAGENET_STD) if normalise else (None, None)
+    result = run_model(pixels, path, size, "depth model", *standard)
     if result.ndim not in (3, 4) or result.shape[:-2] not in ((1,), (1, 1)):
         raise ValueError(
             f"{path}: expected an output of shape (1, h, w) or (1, 1, h, w), got {result.shape}"

@@ -25,13 +25,14 @@ uint8 alpha, 255 where the subject is.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from filmkit.render.onnx import run_model
 
 WORK_SIDE = 320  # longest side GrabCut runs at: it is the slow part, about O(pixels)
 KEEP_FRACTION = 0.25  # parts of the mask at least this fraction of the largest are kept
@@ -243,15 +244,6 @@ def subject_mask(
     return _feathered(fg, feather)
 
 
-@lru_cache(maxsize=4)
-def _load_net(path: str, stamp: tuple[int, int]) -> cv2.dnn.Net:
-    """The network in ``path``; ``stamp`` (mtime, size) makes an edited file load afresh."""
-    try:
-        return cv2.dnn.readNetFromONNX(path)
-    except cv2.error as error:
-        raise ValueError(f"{path}: cannot read the ONNX model ({error})") from error
-
-
 def model_mask(
     pixels: np.ndarray,
     model: Path,
@@ -274,17 +266,7 @@ def model_mask(
     """
     _check_picture(pixels)
     path = Path(model)
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the ONNX model ({error.strerror})") from error
-    net = _load_net(str(path), (stat.st_mtime_ns, stat.st_size))
-    blob = cv2.dnn.blobFromImage(pixels, 1.0 / 255.0, size, swapRB=False, crop=False)
-    try:
-        net.setInput(blob)
-        result = np.asarray(net.forward(), np.float32)
-    except cv2.error as error:
-        raise ValueError(f"{path}: the model failed to run on a {size} input ({error})") from error
+    result = run_model(pixels, path, size, "model")
     if result.ndim != 4 or result.shape[0] != 1 or not 0 <= channel < result.shape[1]:
         raise ValueError(
             f"{path}: expected an output of shape (1, C, h, w) with channel {channel}, "
