@@ -30,9 +30,10 @@ BIG = (256, 144)
 
 
 def registry() -> Registry:
-    """The test backends, with the real room (it draws depth)."""
+    """The test backends, with the real room (it draws depth) and the real style trainer."""
     targets = fake_registry().targets()
     targets["image/room"] = "filmkit.generators.image.room:ProceduralRoom"
+    targets["model/style"] = "filmkit.generators.style.fast:StyleTrainer"
     return Registry(targets)
 
 
@@ -168,6 +169,29 @@ def test_changing_one_shots_camera_re_renders_that_shot_only(tmp_path: Path) -> 
     assert ran == ["cut", "reel:two", "shot:two/b", "transition:two/b"]
 
 
+def test_a_styled_shot_trains_its_networks_each_with_its_own_seed(tmp_path: Path) -> None:
+    texture(tmp_path / "sketch.png", (32, 32), 5)
+    root = effects_film(
+        tmp_path,
+        "      - generate: room\n    style: {image: sketch.png, models: 3, every: 2}\n",
+    )
+    plan = Project(root, registry()).plan()
+    models = [s for s in plan if s.id.startswith("model:style/two/b/")]
+    assert len(models) == 3 and len({s.seed for s in models}) == 3
+    assert len({s.params for s in models}) == 1
+    shot_b = plan["shot:two/b"]
+    names = {i.name: i for i in shot_b.inputs}
+    assert [names[f"style{n}"].step for n in range(3)] == [s.id for s in models]
+    trained_on = {i.name: i.step for i in models[0].inputs}
+    assert trained_on["content0"] == names["layer1"].step  # the room, not the colour
+    # How often a network changes is the shot's business; the networks stay trained.
+    scene = root / "scenes" / "02.yaml"
+    scene.write_text(scene.read_text().replace("every: 2", "every: 3"))
+    again = Project(root, registry()).plan()
+    assert [again[s.id].params for s in models] == [s.params for s in models]
+    assert again["shot:two/b"].params != shot_b.params
+
+
 @pytest.mark.parametrize(
     ("layer_text", "message"),
     [
@@ -193,3 +217,20 @@ def test_effect_mistakes_are_reported_where_they_are_written(
         Project(root, registry()).plan()
     rendered = info.value.render()
     assert rendered.startswith("scenes/02.yaml:") and message in rendered
+
+
+def test_a_styled_shot_draws_each_frame_with_its_picked_network(tmp_path: Path) -> None:
+    from tests.test_style_transfer import _train
+
+    weights = [_train(tmp_path, seed, "net")[0] for seed in (1, 2)]
+    inputs = {"layer0": texture(tmp_path / "wall.png", (96, 64), 3)}
+    inputs |= {f"style{n}": path for n, path in enumerate(weights)}
+    style = {"models": 2, "every": 3, "strength": 1.0, "seed": 11}
+    params = shot(layer("image"), size=[96, 64], style=style)
+    with ShotFrames(params, inputs) as frames:
+        drawn = [frames.frame(i).copy() for i in range(7)]
+    with ShotFrames(params | {"style": style | {"strength": 0.0}}, inputs) as frames:
+        plain = frames.frame(0).copy()
+    # A still picture, yet a new drawing every 3 frames: the two networks take turns.
+    assert np.array_equal(drawn[0], drawn[2]) and not np.array_equal(drawn[2], drawn[3])
+    assert np.array_equal(drawn[0], drawn[6]) and not np.array_equal(drawn[0], plain)

@@ -16,12 +16,8 @@ in the last bits from run to run.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -40,6 +36,13 @@ from filmkit.generators.script.corpus import (
     trim_speech,
     turn_order,
 )
+from filmkit.generators.training import (
+    cpu_threads,
+    derive,
+    optimise,
+    pick_device,
+    save_weights,
+)
 
 FORMAT = "filmkit-char-lstm"
 # Dropout on the embedded input, as a share of the ``dropout`` param: on a 40 KB
@@ -50,14 +53,6 @@ INPUT_DROPOUT = 0.4
 RETRIES = 8
 # A leading "(direction)" longer than this is not a direction but a runaway bracket.
 LONGEST_DIRECTION = 60
-# CPU threads for training and sampling. Measured on a 2-core CPU (torch 2.13,
-# the default params): one thread ran 9-11 steps/s; two ran 13-14 steps/s on an
-# idle machine but 1.8-2.7 steps/s whenever anything else was running (as other
-# steps of a build are), each thread waiting on the other. Two threads also
-# round differently from one: with a fixed count the weights are the same bytes
-# whatever the machine's core count. Sampling feeds one character at a time, too
-# little work to share.
-THREADS = 1
 
 
 class LSTMParams(BaseModel):
@@ -101,31 +96,6 @@ class LSTMScriptParams(LSTMParams):
     max_speech: int = Field(
         90, ge=8, le=2000, description="most characters in one speech (its direction aside)"
     )
-
-
-def _derive(seed: int, *parts: object) -> int:
-    """A 63-bit seed from ``seed`` and ``parts``: takes differ, runs repeat."""
-    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def _device(torch: Any, choice: str) -> Any:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise GeneratorError("device: cuda was asked for, but torch sees no CUDA GPU")
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-@contextmanager
-def _cpu_threads(torch: Any) -> Iterator[None]:
-    """Run with :data:`THREADS` CPU threads, then give the process its own count back."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _network(torch: Any, config: dict[str, Any]) -> Any:
@@ -184,12 +154,12 @@ class LSTMTrainer(Generator):
 
         import torch
 
-        device = _device(torch, params.device)
+        device = pick_device(torch, params.device)
         devices = [torch.cuda.current_device()] if device.type == "cuda" else []
         # A private RNG state: weight init and dropout are seeded without
         # disturbing the global generator anybody else in this process uses.
-        with _cpu_threads(torch), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(_derive(request.seed, "init"))
+        with cpu_threads(torch, device), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(derive(request.seed, "init"))
             return self._train(torch, text, params, device, request)
 
     def _train(
@@ -215,7 +185,7 @@ class LSTMTrainer(Generator):
             optimiser,
             lambda step: 0.1 + 0.45 * (1.0 + math.cos(math.pi * step / steps)),
         )
-        batches = torch.Generator().manual_seed(_derive(request.seed, "batches"))
+        batches = torch.Generator().manual_seed(derive(request.seed, "batches"))
         offsets = torch.arange(sequence + 1)
         losses: list[float] = []
         every = max(1, steps // 50)
@@ -227,23 +197,11 @@ class LSTMTrainer(Generator):
             loss = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, len(vocab)), window[:, 1:].reshape(-1)
             )
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            # Clipping keeps an LSTM's occasional exploding gradient from wrecking a run.
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            losses.append(float(loss.item()))
+            losses.append(optimise(torch, model, optimiser, schedule, loss, 1.0))
             if (step + 1) % every == 0 or step + 1 == steps:
                 request.progress((step + 1) / steps)
         seconds = time.perf_counter() - started
-        state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-        payload = {"format": FORMAT, "version": 1, "config": config, "state_dict": state}
-        # Saved through a buffer: torch names the archive after the file it writes
-        # to, and the store's temporary name would otherwise change the bytes.
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        Path(request.outputs["weights"]).write_bytes(buffer.getvalue())
+        save_weights(torch, request.outputs["weights"], FORMAT, config, model)
         tail = losses[-max(1, min(50, steps // 10)) :]
         return {
             "model": "char-lstm",
@@ -380,13 +338,13 @@ class LSTMScript(Generator):
         weights = request.inputs.get("model")
         if weights is None:
             raise GeneratorError("script/lstm needs the weights model/lstm trained (input 'model')")
-        device = _device(torch, params.device)
+        device = pick_device(torch, params.device)
         sampler = _Sampler(torch, Path(weights), device, params)
         started = time.perf_counter()
         takes = []
-        with _cpu_threads(torch), torch.inference_mode():
+        with cpu_threads(torch, device), torch.inference_mode():
             for k in range(max(1, brief.takes)):
-                generator = torch.Generator().manual_seed(_derive(request.seed, "take", k))
+                generator = torch.Generator().manual_seed(derive(request.seed, "take", k))
                 takes.append(sampler.take(brief, generator).take())
                 request.progress((k + 1) / max(1, brief.takes))
         write_takes(request.outputs["takes"], takes)
