@@ -112,3 +112,12 @@ def test_status_and_clean_on_an_unbuilt_project(tmp_path: Path) -> None:
     assert "0 up to date, 6 to run, 9 maybe" in status.stdout
     cleaned = filmkit("-C", "short", "clean", "--cache", cwd=tmp_path)
     assert cleaned.returncode == 0 and "nothing to remove" in cleaned.stdout
+
+
+def test_the_summary_counts_files_in_folders_of_their_own() -> None:
+    from filmkit.progress import _listed
+
+    products = ["build/film.mp4", "build/film.srt"]
+    products += [f"build/stems/s{n}/{stem}.wav" for n in range(1, 4) for stem in ("a", "b")]
+    assert _listed(products) == ["build/film.mp4", "build/film.srt", "build/stems/  (6 files)"]
+    assert _listed(["build/stems/s1/a.wav"]) == ["build/stems/  (1 file)"]

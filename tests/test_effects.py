@@ -204,6 +204,9 @@ def test_a_styled_shot_trains_its_networks_each_with_its_own_seed(tmp_path: Path
         ("      - generate: room\n        depth: generated\n", "image/swatch makes no depth map"),
         ("      - image: photo.png\n        depth: {file: nowhere.png}\n", "not found: nowhere"),
         ("      - video: clip.mp4\n        retime: {speed: 0.5, duration: 2}\n", "exactly one"),
+        ("      - video: clip.mp4\n        depth: {file: photo.png}\n", "needs a picture layer"),
+        ('      - text: "Hi"\n        depth: {model: seg.onnx}\n', "needs a picture layer"),
+        ("      - image: photo.png\n    camera: {aperture: 5}\n", "no layer with a depth"),
     ],
 )
 def test_effect_mistakes_are_reported_where_they_are_written(
@@ -212,6 +215,7 @@ def test_effect_mistakes_are_reported_where_they_are_written(
     root = effects_film(tmp_path, layer_text)
     solid(root / "photo.png", (8, 8), (1, 2, 3))
     (root / "seg.pt").write_bytes(b"")
+    (root / "seg.onnx").write_bytes(b"")
     (root / "clip.mp4").write_bytes(b"")
     with pytest.raises(SpecError) as info:
         Project(root, registry()).plan()

@@ -52,6 +52,13 @@ def _problems(film: Film, root: Path) -> Iterator[SpecError]:
                 yield from _check_look(shot.look, root, (*shot_path, "look"))
             if shot.style is not None:
                 yield from _check_file(root, shot.style.image, (*shot_path, "style", "image"))
+            if shot.camera is not None and all(la.depth is None for la in shot.layers):
+                yield SpecError(
+                    f"shot {shot.id!r} has a camera but no layer with a depth for it to see",
+                    hint="give the layers a `depth:` (0 nearest, 1 farthest), e.g. "
+                    "`depth: generated` on a room and `depth: 0.1` on a character",
+                    path=(*shot_path, "camera"),
+                )
             for k, line in enumerate(shot.lines):
                 if isinstance(line, ScriptLines):
                     if line.script not in film.scripts:
@@ -173,7 +180,13 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
     if isinstance(depth, DepthMap):
         yield from _check_file(root, depth.file, (*path, "depth", "file"))
         yield from _check_file(root, depth.model, (*path, "depth", "model"), ".onnx")
-        if depth.is_generated() and not isinstance(layer, GeneratedLayer):
+        if not isinstance(layer, ImageLayer | GeneratedLayer | FaceLayer):
+            yield SpecError(
+                "a depth map needs a picture layer (image, generate, character)",
+                hint="give this layer one depth as a number, e.g. `depth: 0.2`",
+                path=(*path, "depth"),
+            )
+        elif depth.is_generated() and not isinstance(layer, GeneratedLayer):
             yield SpecError(
                 "only a generated layer has its generator's depth map",
                 hint="give the depth as a number (a flat layer), {file: depth.png} or "
