@@ -238,3 +238,21 @@ def test_a_styled_shot_draws_each_frame_with_its_picked_network(tmp_path: Path) 
     # A still picture, yet a new drawing every 3 frames: the two networks take turns.
     assert np.array_equal(drawn[0], drawn[2]) and not np.array_equal(drawn[2], drawn[3])
     assert np.array_equal(drawn[0], drawn[6]) and not np.array_equal(drawn[0], plain)
+
+
+def test_a_video_at_a_depth_is_blurred_out_of_focus(tmp_path: Path) -> None:
+    clip = tmp_path / "noise.mp4"
+    rng = np.random.default_rng(4)
+    noise = [rng.integers(0, 256, size=(BIG[1], BIG[0], 3)).astype(np.uint8) for _ in range(3)]
+    write_video(noise, clip, 3, BIG, FPS, preset="ultrafast", codec_args=LOSSLESS)
+    video = layer("video", trim=None, loop=False, depth=1.0)
+    params = shot(video, size=list(BIG))
+    with ShotFrames(params, {"layer0": clip}) as frames:
+        plain = frames.frame(0).copy()
+    camera = CAMERA | {"focus": [0.0, 0.0], "aperture": 30.0}
+    with ShotFrames(params | {"camera": camera}, {"layer0": clip}) as frames:
+        blurred = frames.frame(0).copy()
+    assert detail(blurred) < detail(plain) / 4
+    in_focus = CAMERA | {"focus": [1.0, 1.0], "aperture": 30.0}
+    with ShotFrames(params | {"camera": in_focus}, {"layer0": clip}) as frames:
+        assert np.abs(frames.frame(0).astype(int) - plain).mean() < 2

@@ -197,11 +197,7 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
     shown = visibility(layer, scene.times, scene.duration)
     if kind == "color":
         rgb = tuple(int(layer["color"][i : i + 2], 16) for i in (1, 3, 5))
-        made = Still([rgb], [None], (0, 0, *scene.frame), scene.frame, shown)
-        if layer.get("depth") is not None:
-            grey = round(float(layer["depth"]) * 255)
-            made.depth = Still([(grey,) * 3], [None], made.box, scene.frame, shown)
-        return made
+        return _with_plane(Still([rgb], [None], (0, 0, *scene.frame), scene.frame, shown), layer)
     if kind in ("image", "generate"):
         return _picture([inputs[f"layer{k}"]], None, layer, scene, shown, k)
     if kind == "character":
@@ -226,11 +222,16 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
         return made
     if kind == "video":
         video = _video(layer, inputs[f"layer{k}"], scene, shown, inputs.get(f"layer{k}.mask"))
-        if layer.get("depth") is not None:
-            grey = round(float(layer["depth"]) * 255)
-            video.depth = Still([(grey,) * 3], [None], video.box, scene.frame, shown)
-        return video
+        return _with_plane(video, layer)
     raise ValueError(f"unknown layer kind {kind!r}")
+
+
+def _with_plane(made: Layer, layer: dict[str, Any]) -> Layer:
+    """``made`` with the twin of its one ``depth`` (a flat plane over its box), if it has one."""
+    if layer.get("depth") is not None:
+        grey = round(float(layer["depth"]) * 255)
+        made.depth = Still([(grey,) * 3], [None], made.box, made.frame, made.levels / 255)
+    return made
 
 
 def _sprite(
