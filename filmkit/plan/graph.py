@@ -48,8 +48,9 @@ from filmkit.spec.models import (
 )
 
 FACE_FRAMES = ("image", "mouth_open", "blink")
-# A layer's optional effects (see filmkit.spec.effects).
-EFFECTS = ("depth", "mask", "retime")
+# A layer's optional effects (see filmkit.spec.effects), left out of its params while
+# unused (None, or the normal blend) so that shots made before they existed keep their keys.
+EFFECTS = ("depth", "mask", "retime", "keys", "blend")
 # Layer kinds whose picture a styled shot's networks train on.
 PICTURES = ("image", "generate")
 # Segments (shots and crossfades) joined into one reel at most; a scene with more
@@ -184,7 +185,7 @@ class _Compiler(SoundSteps, EffectSteps):
         for k, layer in enumerate(shot.layers):
             layer_path = (*origin, "layers", k)
             # Effects a layer does not use stay out of its params, and so out of the shot's key.
-            unused = {name for name in EFFECTS if getattr(layer, name, None) is None}
+            unused = {n for n in EFFECTS if getattr(layer, n, None) in (None, "normal")}
             layers.append(
                 {"kind": layer_kind(layer), **layer.model_dump(mode="json", exclude=unused)}
             )

@@ -1,8 +1,10 @@
 """A shot's frames, composited on demand from layers prepared once.
 
 Every layer is placed by ``fit``/``scale``/``position``/``anchor``; pictures
-with a ``move`` get a Ken Burns crop that eases from the first zoom/centre
-to the second; faces switch between their neutral, talking and blinking
+and videos with a ``move`` get a Ken Burns crop that eases from the first
+zoom/centre to the second, and layers with ``keys`` move, scale, turn and
+fade by keyframes (:mod:`~filmkit.render.keyed`); a layer's ``blend`` mixes
+it with those below; faces switch between their neutral, talking and blinking
 frames following the character's own voice in this shot. A layer is drawn
 from ``start`` to ``end`` (default: the shot's end), its ``opacity`` times
 its fades scaling its alpha over the layers below; subtitles go on top.
@@ -31,7 +33,8 @@ from PIL import Image
 
 from filmkit.media import wav_duration
 from filmkit.render.effects import FAR, CameraMoves, ShotStyle, depth_picture, depth_twin, masked
-from filmkit.render.layers import Layer, Moving, Still, Video, release, resized, scaled
+from filmkit.render.keyed import Keyed, keyed_pictures, keyed_video
+from filmkit.render.layers import BLENDS, Layer, Moving, Still, Video, release, resized, scaled
 from filmkit.render.layout import display_size, ease, face_frames, ken_burns, place, visibility
 from filmkit.render.looks import Look
 from filmkit.render.text import default_font, text_sprite
@@ -187,7 +190,9 @@ class _Scene:
 
 def _make_layer(k: int, layer: dict[str, Any], scene: _Scene) -> list[Layer]:
     """Layer ``k`` of the shot, ready to draw (in a list, as the subtitles' job returns)."""
-    return [_layer(k, layer, scene)]
+    made = _layer(k, layer, scene)
+    made.blend = BLENDS.get(layer.get("blend", "normal"))
+    return [made]
 
 
 def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
@@ -215,13 +220,23 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
         font = inputs.get(f"layer{k}.font") or default_font()
         sprite = text_sprite(layer["text"], font, size, layer["color"])
         corner = place(layer, sprite.size, scene.frame)
-        made = _sprite(sprite, corner, scene.frame, shown)
+        if layer.get("keys"):
+            made: Layer = keyed_pictures(
+                [sprite], None, layer, sprite.size, scene.frame, scene.times, shown
+            )
+        else:
+            made = _sprite(sprite, corner, scene.frame, shown)
         if layer.get("depth") is not None:
-            grey = depth_picture(layer["depth"], sprite, None)
-            made.depth = _sprite(depth_twin(sprite, grey), corner, scene.frame, shown)
+            twin = depth_twin(sprite, depth_picture(layer["depth"], sprite, None))
+            keyed = isinstance(made, Keyed)
+            made.depth = made.twin([twin]) if keyed else _sprite(twin, corner, scene.frame, shown)
         return made
     if kind == "video":
-        video = _video(layer, inputs[f"layer{k}"], scene, shown, inputs.get(f"layer{k}.mask"))
+        video: Layer = _video(
+            layer, inputs[f"layer{k}"], scene, shown, inputs.get(f"layer{k}.mask")
+        )
+        if layer.get("keys"):
+            video = keyed_video(video, layer, scene.times, shown)
         return _with_plane(video, layer)
     raise ValueError(f"unknown layer kind {kind!r}")
 
@@ -230,7 +245,10 @@ def _with_plane(made: Layer, layer: dict[str, Any]) -> Layer:
     """``made`` with the twin of its one ``depth`` (a flat plane over its box), if it has one."""
     if layer.get("depth") is not None:
         grey = round(float(layer["depth"]) * 255)
-        made.depth = Still([(grey,) * 3], [None], made.box, made.frame, made.levels / 255)
+        if isinstance(made, Keyed):
+            made.depth = made.twin([Image.new("RGB", made.detail, (grey,) * 3)])
+        else:
+            made.depth = Still([(grey,) * 3], [None], made.box, made.frame, made.levels / 255)
     return made
 
 
@@ -284,6 +302,8 @@ def _laid_out(
             p.putalpha(p.getchannel("A").point(scaled(round(layer["opacity"] * 255))))
         shown = shown / layer["opacity"]
     size = display_size(layer, pictures[0].size, scene.frame)
+    if layer.get("keys"):
+        return keyed_pictures(pictures, picks, layer, size, scene.frame, scene.times, shown)
     corner = place(layer, size, scene.frame)
     box = (*corner, corner[0] + size[0], corner[1] + size[1])
     move = layer.get("move")
@@ -353,7 +373,11 @@ def _video(
     box = (x, y, x + size[0], y + size[1])
     mask = layer.get("mask")
     masking = partial(masked, mask=mask, model=model) if mask else None
-    return Video(clip, size, box, scene.frame, local, shown, retimed, masking)
+    crops = None
+    if layer.get("move"):
+        progress = ease((scene.times - layer["start"]) / scene.duration)
+        crops = ken_burns(layer["move"], progress, clip.size)
+    return Video(clip, size, box, scene.frame, local, shown, retimed, masking, crops)
 
 
 def _retimed(

@@ -5,7 +5,8 @@ pixels, its box in the frame, and per frame its level (opacity times fades,
 0 to 255; 0 where it is not playing) and which alternate it shows. Blending
 is PIL's ``paste`` with a mask (straight alpha), over the part of the layer's
 box that is inside the frame and, for a picture with transparency, inside
-the bounding box of what is not transparent.
+the bounding box of what is not transparent. A layer with a blend mode first
+mixes its pixels with what is under them (PIL's ``ImageChops``), then pastes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,23 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 Box = tuple[int, int, int, int]
+Blend = Callable[[Image.Image, Image.Image], Image.Image]
+
+# Blend modes: what shows where a layer's pixels fall over those below (base, top).
+BLENDS: dict[str, Blend] = {
+    "multiply": ImageChops.multiply,
+    "screen": ImageChops.screen,
+    "overlay": ImageChops.overlay,
+    "soft-light": ImageChops.soft_light,
+    "hard-light": ImageChops.hard_light,
+    "add": ImageChops.add,
+    "lighten": ImageChops.lighter,
+    "darken": ImageChops.darker,
+    "difference": ImageChops.difference,
+}
 
 
 class Layer:
@@ -35,6 +50,8 @@ class Layer:
         self.frame = frame
         # Its twin of grey depth levels, laid out the same (see filmkit.render.effects).
         self.depth: Layer | None = None
+        # How it mixes with the layers below (None: it covers them, as far as its alpha says).
+        self.blend: Blend | None = None
 
     def key(self, i: int) -> Hashable:
         raise NotImplementedError
@@ -53,7 +70,24 @@ class Layer:
     def close(self) -> None:
         """Release what the layer holds open."""
 
+    def _paste(
+        self,
+        canvas: Image.Image,
+        piece: Image.Image | tuple[int, int, int],
+        corner: tuple[int, int],
+        size: tuple[int, int],
+        mask: Image.Image | None,
+    ) -> None:
+        """Paste ``piece`` (a picture of ``size``, or a colour) at ``corner``, blended."""
+        box = (*corner, corner[0] + size[0], corner[1] + size[1])
+        if self.blend is not None:
+            top = Image.new("RGB", size, piece) if isinstance(piece, tuple) else piece
+            piece = self.blend(canvas.crop(box), top if top.mode == "RGB" else top.convert("RGB"))
+        canvas.paste(piece, box, mask)
+
     def _hides_frame(self, i: int, opaque: bool) -> bool:
+        if self.blend is not None:
+            return False  # what is under it shows through the blend
         x0, y0, x1, y1 = self.box
         inside = x0 <= 0 and y0 <= 0 and x1 >= self.frame[0] and y1 >= self.frame[1]
         return opaque and inside and self.levels[i] >= 255
@@ -108,10 +142,10 @@ class Still(Layer):
 
     def draw(self, canvas: Image.Image, i: int) -> None:
         state = (int(self.picks[i]), int(self.levels[i]))
+        size = (self.box[2] - self.box[0], self.box[3] - self.box[1])
         if self._mask is None or self._mask[0] != state:
-            size = (self.box[2] - self.box[0], self.box[3] - self.box[1])
             self._mask = (state, faded(self.alphas[state[0]], state[1], size))
-        canvas.paste(self.sources[state[0]], self.box, self._mask[1])
+        self._paste(canvas, self.sources[state[0]], self.box[:2], size, self._mask[1])
 
     def covers(self, i: int) -> bool:
         return self._hides_frame(i, self.alphas[int(self.picks[i])] is None)
@@ -176,7 +210,7 @@ class Moving(Layer):
             mask = faded(None, level, piece.size)
         else:
             mask = piece if level >= 255 else faded(piece.getchannel("A"), level, piece.size)
-        canvas.paste(piece, (self.box[0] + u0, self.box[1] + v0), mask)
+        self._paste(canvas, piece, (self.box[0] + u0, self.box[1] + v0), piece.size, mask)
 
     def covers(self, i: int) -> bool:
         return self._hides_frame(i, self.opaque)
@@ -231,7 +265,8 @@ def _windows(maps: np.ndarray, box: Box, frame: tuple[int, int], extent: Box) ->
 
 class Video(Layer):
     """A video file's frames, read through a moviepy clip (trimmed, looped) or a retimer
-    over it, masked if ``masking`` is given, resized to ``size`` as they are drawn."""
+    over it, cropped by a Ken Burns move if ``crops`` are given, masked if ``masking``
+    is, resized to ``size`` as they are drawn."""
 
     def __init__(
         self,
@@ -243,6 +278,7 @@ class Video(Layer):
         shown: np.ndarray,
         retimed: tuple[Any, np.ndarray] | None = None,
         masking: Callable[[Image.Image], Image.Image] | None = None,
+        crops: np.ndarray | None = None,
     ) -> None:
         super().__init__(shown, box, frame)
         self.clip = clip
@@ -250,24 +286,40 @@ class Video(Layer):
         self.local = local
         self.retimed = retimed
         self.masking = masking
+        self.crops = crops
         self._readers = _keep_readers(clip)
 
     def key(self, i: int) -> Hashable:
         return i if self.levels[i] > 0 else None
 
-    def draw(self, canvas: Image.Image, i: int) -> None:
+    def picture(self, i: int, size: tuple[int, int] | None = None) -> Image.Image:
+        """Frame ``i`` of the video at ``size`` (default: its own): RGB, or RGBA if masked."""
+        size = size or self.size
         if self.retimed is not None:
             frames, positions = self.retimed
             pixels = frames.frame(float(positions[i]))
         else:
             pixels = self.clip.get_frame(self.local[i])
-        picture = Image.fromarray(resized(pixels, self.size))
-        level = int(self.levels[i])
-        if self.masking is None:
-            canvas.paste(picture, self.box[:2], faded(None, level, picture.size))
-            return
-        cut = self.masking(picture.convert("RGBA"))
-        canvas.paste(cut.convert("RGB"), self.box[:2], faded(cut.getchannel("A"), level, cut.size))
+        if self.crops is None:
+            pixels = resized(pixels, size)
+        else:
+            # The crop (left, top, width, height) sampled to size; pixel centres line up.
+            left, top, width, height = self.crops[i]
+            sx, sy = width / size[0], height / size[1]
+            to_source = np.float32([[sx, 0, left + sx / 2 - 0.5], [0, sy, top + sy / 2 - 0.5]])
+            how = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            pixels = cv2.warpAffine(
+                pixels, to_source, size, flags=how, borderMode=cv2.BORDER_REPLICATE
+            )
+        picture = Image.fromarray(pixels)
+        return picture if self.masking is None else self.masking(picture.convert("RGBA"))
+
+    def draw(self, canvas: Image.Image, i: int) -> None:
+        picture = self.picture(i)
+        alpha = picture.getchannel("A") if picture.mode == "RGBA" else None
+        mask = faded(alpha, int(self.levels[i]), picture.size)
+        rgb = picture if alpha is None else picture.convert("RGB")
+        self._paste(canvas, rgb, self.box[:2], picture.size, mask)
 
     def close(self) -> None:
         for proc in self._readers:

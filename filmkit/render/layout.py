@@ -2,7 +2,8 @@
 
 Sizes from ``fit``/``scale``, corners from ``position``/``anchor``, per-frame
 opacity from ``start``/``end``/``opacity``/fades, the Ken Burns crop of every
-frame, and which face frame (neutral, mouth open, blink) a character shows.
+frame, keyframed values eased between their keys, and which face frame (neutral,
+mouth open, blink) a character shows.
 """
 
 from __future__ import annotations
@@ -68,6 +69,43 @@ def ease(p: np.ndarray) -> np.ndarray:
     """Smoothstep: a move starts and ends gently."""
     p = np.clip(p, 0.0, 1.0)
     return p * p * (3 - 2 * p)
+
+
+# How a keyed value gets from one key to the next, as the fraction of the way there.
+EASINGS = {
+    "linear": lambda p: p,
+    "in": lambda p: p * p,
+    "out": lambda p: 1 - (1 - p) ** 2,
+    "in-out": ease,
+    "hold": lambda p: np.where(p >= 1.0, 1.0, 0.0),
+}
+
+
+def keyframes(layer: dict[str, Any], times: np.ndarray) -> dict[str, np.ndarray]:
+    """Per frame time, a keyed layer's ``x``, ``y``, ``scale``, ``rotation`` and ``opacity``.
+
+    A key's missing values are the key before's; before its first key a value is
+    the layer's own (its position, scale 1, rotation 0, opacity 1); between two
+    keys it eases as the later key says, and after the last key it stays.
+    """
+    current = {"x": layer["position"][0], "y": layer["position"][1]}
+    current |= {"scale": 1.0, "rotation": 0.0, "opacity": 1.0}
+    rows = []
+    for key in layer["keys"]:
+        if key["position"] is not None:
+            current |= {"x": key["position"][0], "y": key["position"][1]}
+        current |= {n: key[n] for n in ("scale", "rotation", "opacity") if key[n] is not None}
+        rows.append(dict(current))
+    at = np.array([key["at"] for key in layer["keys"]], dtype=np.float64)
+    # Each frame starts at the last key at or before it (the first key before any).
+    held = np.clip(np.searchsorted(at, times, side="right") - 1, 0, len(at) - 1)
+    values = {name: np.array([row[name] for row in rows])[held] for name in current}
+    for j in range(1, len(at)):
+        span = (times > at[j - 1]) & (times < at[j])
+        p = EASINGS[layer["keys"][j]["ease"]]((times[span] - at[j - 1]) / (at[j] - at[j - 1]))
+        for name, value in values.items():
+            value[span] = rows[j - 1][name] + (rows[j][name] - rows[j - 1][name]) * p
+    return values
 
 
 def ken_burns(move: dict[str, Any], progress: np.ndarray, source: tuple[int, int]) -> np.ndarray:

@@ -9,6 +9,7 @@ from filmkit.errors import SpecError
 from filmkit.spec.effects import DepthMap
 from filmkit.spec.hints import suggest
 from filmkit.spec.models import (
+    ColorLayer,
     FaceLayer,
     Film,
     GeneratedLayer,
@@ -166,6 +167,7 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
     elif isinstance(layer, ImageLayer | VideoLayer | TextLayer):
         key = {ImageLayer: "image", VideoLayer: "video", TextLayer: "font"}[type(layer)]
         yield from _check_file(root, getattr(layer, key), (*path, key))
+    yield from _check_keys(layer, path)
     mask = getattr(layer, "mask", None)
     if mask is not None:
         yield from _check_file(root, mask.model, (*path, "mask", "model"), ".onnx")
@@ -193,6 +195,24 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
                 "{model: depth.onnx}",
                 path=(*path, "depth"),
             )
+
+
+def _check_keys(layer: object, path: SpecPath) -> Iterator[SpecError]:
+    """Keyframes go on a layer that has a shape of its own, and not with a Ken Burns move."""
+    if getattr(layer, "keys", None) is None:
+        return
+    if isinstance(layer, ColorLayer):
+        yield SpecError(
+            "a colour layer fills the frame: it has nothing to move or turn",
+            hint="key an image or text layer, or fade the colour with `opacity:` and fades",
+            path=(*path, "keys"),
+        )
+    elif getattr(layer, "move", None) is not None:
+        yield SpecError(
+            "a layer takes `move:` (a Ken Burns crop) or `keys:`, not both",
+            hint="keep one: `keys:` with `scale:` and `position:` also zooms and pans",
+            path=(*path, "move"),
+        )
 
 
 def _check_file(

@@ -1,5 +1,5 @@
-"""Composite effects in film.yaml: a layer's mask, depth and retiming, a shot's
-camera and style.
+"""Composite effects in film.yaml: a layer's mask, depth, blend mode, keyframes and
+retiming, a shot's camera and style.
 
 Depth is one scale for the whole shot: 0 is nearest the camera, 1 farthest.
 A layer stands at one depth (a number: a flat plane, like a character) or
@@ -174,4 +174,52 @@ class Style(Strict):
     strength: Fraction = Field(default=1.0, description="how much of the restyled frame shows")
     steps: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
         default=None, description="training steps per network (default: the trainer's)"
+    )
+
+
+BLENDS = (
+    "normal",
+    "multiply",
+    "screen",
+    "overlay",
+    "soft-light",
+    "hard-light",
+    "add",
+    "lighten",
+    "darken",
+    "difference",
+)
+Blend = Annotated[
+    Literal[BLENDS],  # type: ignore[valid-type]
+    Field(
+        description="how the layer mixes with what is below: normal, multiply (darkens: "
+        "shadows, paper), screen (lightens: light leaks, glows), overlay, soft-light, "
+        "hard-light, add, lighten, darken, difference"
+    ),
+]
+EASES = ("linear", "in", "out", "in-out", "hold")
+
+
+class Key(Strict):
+    """A keyframe: where a layer is, how big, how turned and how opaque at a time.
+
+    Between two keys each value eases from one to the next as the later key's
+    ``ease`` says; a value a key leaves out is the key before's (or the layer's own).
+    """
+
+    at: Seconds = Field(description="seconds into the shot")
+    position: tuple[float, float] | None = Field(
+        default=None, description="where the layer's anchor is, in frame fractions"
+    )
+    scale: Annotated[float, Field(gt=0, le=20)] | None = Field(
+        default=None, description="size, times the layer's own (`fit` and `scale`)"
+    )
+    rotation: float | None = Field(
+        default=None, description="degrees clockwise, about the layer's anchor"
+    )
+    opacity: Fraction | None = Field(default=None, description="times the layer's opacity")
+    ease: Literal[EASES] = Field(  # type: ignore[valid-type]
+        default="in-out",
+        description="how the values get here from the key before: linear, in (start slow), "
+        "out (end slow), in-out, hold (jump at this key)",
     )

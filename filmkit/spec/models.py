@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from filmkit.spec.effects import Camera, Depth, Mask, Retime, Style
+from filmkit.spec.effects import Blend, Camera, Depth, Key, Mask, Retime, Style
 from filmkit.spec.types import Colour, Fraction, Ident, Seconds, Strict
 
 
@@ -148,7 +148,23 @@ class LayerBase(Strict):
     fade_in: Seconds = 0.0
     fade_out: Seconds = 0.0
     move: Move | None = None
+    keys: list[Key] | None = Field(
+        default=None,
+        description="keyframes: position, scale, rotation and opacity at times in the shot",
+    )
+    blend: Blend = "normal"
     depth: Depth | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_in_order(cls, value: list[Key] | None) -> list[Key] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("give at least one key, or leave `keys:` out")
+            times = [key.at for key in value]
+            if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+                raise ValueError(f"keys must come in time order, each later: at {times}")
+        return value
 
 
 class ColorLayer(LayerBase):
