@@ -256,3 +256,26 @@ def test_a_video_at_a_depth_is_blurred_out_of_focus(tmp_path: Path) -> None:
     in_focus = CAMERA | {"focus": [1.0, 1.0], "aperture": 30.0}
     with ShotFrames(params | {"camera": in_focus}, {"layer0": clip}) as frames:
         assert np.abs(frames.frame(0).astype(int) - plain).mean() < 2
+
+
+def test_a_steadied_style_boils_less_and_starts_from_the_plain_drawing(tmp_path: Path) -> None:
+    from tests.test_style_transfer import _train
+
+    weights = [_train(tmp_path, seed, "net")[0] for seed in (1, 2)]
+    inputs = {"layer0": texture(tmp_path / "wall.png", (96, 64), 3)}
+    inputs |= {f"style{n}": path for n, path in enumerate(weights)}
+    style = {"models": 2, "every": 1, "strength": 1.0, "seed": 11}
+    params = shot(layer("image"), size=[96, 64], style=style)
+
+    def drawn(**more: float) -> list[np.ndarray]:
+        with ShotFrames(params | {"style": style | more}, inputs) as frames:
+            return [frames.frame(i).astype(int) for i in range(6)]
+
+    def boil(frames: list[np.ndarray]) -> float:
+        return float(
+            np.mean([np.abs(b - a).mean() for a, b in zip(frames[:-1], frames[1:], strict=True)])
+        )
+
+    plain, steady = drawn(), drawn(steady=0.8)
+    assert np.array_equal(plain[0], steady[0])
+    assert boil(steady) < 0.5 * boil(plain)

@@ -224,7 +224,9 @@ class _Compiler(SoundSteps, EffectSteps):
         if shot.camera is not None:
             params["camera"] = shot.camera.model_dump(mode="json")
         if shot.style is not None:
-            params["style"] = {**shot.style.model_dump(mode="json", exclude={"image", "steps"})}
+            # Not the image (the networks stand for it) nor, while 0, `steady` (older keys).
+            unused = {"image", "steps"} | ({"steady"} if not shot.style.steady else set())
+            params["style"] = shot.style.model_dump(mode="json", exclude=unused)
             params["style"]["seed"] = derive_seed(self.film.seed, f"style:{name}")
             pictures = [i for i in inputs if i.name in stills or i.name.endswith(".image")]
             inputs += self._style_models(shot, name, pictures, (*origin, "style"))

@@ -10,7 +10,8 @@
   and grow most) and focuses at a depth (depth-of-field blur); layers above
   the last layer with a depth (titles, overlays) are drawn after it, sharp.
 * The shot's **style** restyles the frame with one of its networks, picked
-  per frame from the shot's seed.
+  per frame from the shot's seed, and ``steady`` carries the drawing before it
+  along the motion (:mod:`~filmkit.render.steady`).
 
 The effects' own numerics live in :mod:`~filmkit.render.masks`,
 :mod:`~filmkit.render.depth`, :mod:`~filmkit.render.retime` and
@@ -113,10 +114,28 @@ class ShotStyle:
 
         self.stylist = Stylist(weights, strength=style["strength"])
         self.picks = schedule(count, len(weights), style["seed"], every=style["every"])
+        self.steadier = None
+        if style.get("steady"):
+            from filmkit.render.steady import Steadier
+
+            self.steadier = Steadier(style["steady"])
+        self._last = -1
 
     def apply(self, pixels: np.ndarray, i: int) -> np.ndarray:
-        """Frame ``i`` restyled by its network."""
-        return self.stylist.apply(pixels, int(self.picks[i]))
+        """Frame ``i`` restyled by its network (steadied by the frame drawn before it,
+        when that was frame ``i - 1``)."""
+        styled = self.stylist.apply(pixels, int(self.picks[i]))
+        if self.steadier is None:
+            return styled
+        if i != self._last + 1:
+            self.steadier.reset()
+        self._last = i
+        return self.steadier.apply(pixels, styled)
+
+    @property
+    def animated(self) -> bool:
+        """Does every frame differ (each carries the one before it)?"""
+        return self.steadier is not None
 
 
 def _between(pair: Any, progress: np.ndarray) -> np.ndarray:

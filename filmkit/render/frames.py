@@ -73,8 +73,8 @@ class ShotFrames:
         if "style" in params:
             weights = [inputs[f"style{n}"] for n in range(params["style"]["models"])]
             self._style = ShotStyle(params["style"], weights, self.count)
-        self._animated = bool(self._look is not None and self._look.animated) or bool(
-            self._camera is not None and self._camera.animated
+        self._animated = any(
+            part is not None and part.animated for part in (self._look, self._camera, self._style)
         )
         self._last: tuple[tuple[Hashable, ...], np.ndarray] | None = None
 

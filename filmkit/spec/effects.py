@@ -172,6 +172,11 @@ class Style(Strict):
         default=2, description="frames each pick of a network holds"
     )
     strength: Fraction = Field(default=1.0, description="how much of the restyled frame shows")
+    steady: Annotated[float, Field(ge=0, le=0.95)] = Field(
+        default=0.0,
+        description="how much of the previous frame's drawing carries on along the motion, "
+        "so strokes stay put (0: a new drawing every frame; 0.8: steady)",
+    )
     steps: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
         default=None, description="training steps per network (default: the trainer's)"
     )
