@@ -207,6 +207,14 @@ def test_a_styled_shot_trains_its_networks_each_with_its_own_seed(tmp_path: Path
         ("      - video: clip.mp4\n        depth: {file: photo.png}\n", "needs a picture layer"),
         ('      - text: "Hi"\n        depth: {model: seg.onnx}\n', "needs a picture layer"),
         ("      - image: photo.png\n    camera: {aperture: 5}\n", "no layer with a depth"),
+        (
+            "      - video: clip.mp4\n        retime: {speed: 0.5, model: rife.pkl}\n",
+            "not found: rife.pkl",
+        ),
+        (
+            "      - video: clip.mp4\n        retime: {speed: 0.5, model: a.pkl, frames: blend}\n",
+            "leave `frames:` out",
+        ),
     ],
 )
 def test_effect_mistakes_are_reported_where_they_are_written(
@@ -279,3 +287,26 @@ def test_a_steadied_style_boils_less_and_starts_from_the_plain_drawing(tmp_path:
     plain, steady = drawn(), drawn(steady=0.8)
     assert np.array_equal(plain[0], steady[0])
     assert boil(steady) < 0.5 * boil(plain)
+
+
+def test_a_retimed_video_takes_its_in_betweens_from_a_rife_network(tmp_path: Path) -> None:
+    import torch
+
+    from filmkit.render.rife import build_ifnet
+
+    # A RIFE network with every weight zero: no motion and a half-and-half mask, so each
+    # in-between frame is an even mix of its two neighbours (the network: test_rife).
+    weights = tmp_path / "flownet.pkl"
+    net = build_ifnet(torch)
+    torch.save({k: torch.zeros_like(v) for k, v in net.state_dict().items()}, weights)
+    clip = tmp_path / "greys.mp4"
+    greys = [np.full((36, 64, 3), 40 * n, dtype=np.uint8) for n in range(6)]
+    write_video(greys, clip, 6, SIZE, 6, preset="ultrafast", codec_args=LOSSLESS)
+    retime = {"speed": 0.5, "duration": None, "frames": "flow", "model": "flownet.pkl"}
+    params = shot(layer("video", trim=None, loop=False, retime=retime), duration=0.5)
+    with ShotFrames(params, {"layer0": clip, "layer0.retime": weights}) as frames:
+        shown = np.array([float(np.median(frames.frame(i))) for i in range(frames.count)])
+    position = np.arange(frames.count) * 0.25
+    whole = position == np.floor(position)
+    expected = 40 * np.where(whole, position, np.floor(position) + 0.5)
+    assert np.abs(shown - expected).max() <= 3

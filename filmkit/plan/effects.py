@@ -27,11 +27,14 @@ class EffectSteps(StepBuilder):
     def _effect_inputs(
         self, layer: object, k: int, image: Step | None, path: SpecPath
     ) -> list[Input]:
-        """The files (and generated depth map) a layer's mask and depth read."""
+        """The files (and generated depth map) a layer's mask, retiming and depth read."""
         inputs = []
         mask = getattr(layer, "mask", None)
         if mask is not None and mask.model is not None:
             inputs.append(Input(f"layer{k}.mask", file=mask.model))
+        retime = getattr(layer, "retime", None)
+        if retime is not None and retime.model is not None:
+            inputs.append(Input(f"layer{k}.retime", file=retime.model))
         depth = getattr(layer, "depth", None)
         if not isinstance(depth, DepthMap):
             return inputs

@@ -33,8 +33,9 @@ from PIL import Image
 
 from filmkit.media import wav_duration
 from filmkit.render.effects import FAR, CameraMoves, ShotStyle, depth_picture, depth_twin, masked
+from filmkit.render.footage import video_layer
 from filmkit.render.keyed import Keyed, keyed_pictures, keyed_video
-from filmkit.render.layers import BLENDS, Layer, Moving, Still, Video, release, resized, scaled
+from filmkit.render.layers import BLENDS, Layer, Moving, Still, resized, scaled
 from filmkit.render.layout import display_size, ease, face_frames, ken_burns, place, visibility
 from filmkit.render.looks import Look
 from filmkit.render.text import default_font, text_sprite
@@ -232,8 +233,8 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
             made.depth = made.twin([twin]) if keyed else _sprite(twin, corner, scene.frame, shown)
         return made
     if kind == "video":
-        video: Layer = _video(
-            layer, inputs[f"layer{k}"], scene, shown, inputs.get(f"layer{k}.mask")
+        video: Layer = video_layer(
+            k, layer, inputs, scene.frame, scene.times, scene.duration, shown
         )
         if layer.get("keys"):
             video = keyed_video(video, layer, scene.times, shown)
@@ -345,60 +346,6 @@ def _moving(
 def _resampled(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``picture`` resized to ``size`` (same mode, straight alpha; see :func:`resized`)."""
     return Image.fromarray(resized(np.asarray(picture), size))  # 3 channels RGB, 4 RGBA
-
-
-def _video(
-    layer: dict[str, Any], path: Path, scene: _Scene, shown: np.ndarray, model: Path | None
-) -> Video:
-    """A video layer read through moviepy: trimmed, looped or retimed, masked; each frame
-    resized as drawn."""
-    from moviepy import VideoFileClip, vfx
-
-    clip = VideoFileClip(str(path), audio=False)
-    local = scene.times - layer["start"]
-    try:
-        if layer["trim"]:
-            clip = clip.subclipped(layer["trim"][0], layer["trim"][1])
-        retimed = None
-        if layer.get("retime"):
-            shows = min(layer["end"] or scene.duration, scene.duration) - layer["start"]
-            retimed = _retimed(clip, layer["retime"], local, layer["loop"], shows)
-        elif layer["loop"]:
-            clip = clip.with_effects([vfx.Loop(duration=scene.duration)])
-        size = display_size(layer, clip.size, scene.frame)
-    except BaseException:
-        release(clip)
-        raise
-    x, y = place(layer, size, scene.frame)
-    box = (x, y, x + size[0], y + size[1])
-    mask = layer.get("mask")
-    masking = partial(masked, mask=mask, model=model) if mask else None
-    crops = None
-    if layer.get("move"):
-        progress = ease((scene.times - layer["start"]) / scene.duration)
-        crops = ken_burns(layer["move"], progress, clip.size)
-    return Video(clip, size, box, scene.frame, local, shown, retimed, masking, crops)
-
-
-def _retimed(
-    clip: Any, retime: dict[str, Any], local: np.ndarray, loop: bool, shows: float
-) -> tuple[Any, np.ndarray]:
-    """The clip's frames as a retimer, and the source position of each of the shot's frames."""
-    from filmkit.render.retime import Retimer, source_positions
-
-    fps = clip.fps
-    count = max(1, round(clip.duration * fps))
-    positions = source_positions(
-        np.maximum(local, 0.0),
-        fps,
-        count,
-        speed=tuple(speed) if isinstance(speed := retime["speed"], list) else speed,
-        duration=retime["duration"],
-        loop=loop,
-        ramp=shows,
-    )
-    frames = Retimer(lambda j: clip.get_frame(min(j, count - 1) / fps), count, retime["frames"])
-    return frames, positions
 
 
 def _subtitles(scene: _Scene, lengths: list[float]) -> list[Layer]:

@@ -187,7 +187,14 @@ def interpolate(
 class Retimer:
     """Frames at fractional source positions of one clip, for positions walked in order."""
 
-    def __init__(self, frame_at: Callable[[int], np.ndarray], count: int, method: Method = "flow"):
+    def __init__(
+        self,
+        frame_at: Callable[[int], np.ndarray],
+        count: int,
+        method: Method = "flow",
+        model: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None,
+    ):
+        """``model(a, b, t)``, when given, makes the in-between frames (a network)."""
         if count < 1:
             raise ValueError(f"a clip needs at least one frame, not {count}")
         if method not in get_args(Method):
@@ -195,6 +202,7 @@ class Retimer:
         self.frame_at = frame_at
         self.count = count
         self.method: Method = method
+        self.model = model
         self.flow_pairs = 0  # how many source pairs had their flows computed
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
         self._flows: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
@@ -221,6 +229,8 @@ class Retimer:
         if fraction < EPS or fraction > 1.0 - EPS:
             return self._source(round(position)).copy()
         a, b = self._source(index), self._source(index + 1)
+        if self.model is not None:
+            return self.model(a, b, fraction)
         if self.method == "blend":
             return cv2.addWeighted(a, 1.0 - fraction, b, fraction, 0.0)
         if self._flows is None or self._flows[0] != index:

@@ -168,6 +168,9 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
         key = {ImageLayer: "image", VideoLayer: "video", TextLayer: "font"}[type(layer)]
         yield from _check_file(root, getattr(layer, key), (*path, key))
     yield from _check_keys(layer, path)
+    retime = getattr(layer, "retime", None)
+    if retime is not None:
+        yield from _check_file(root, retime.model, (*path, "retime", "model"))
     mask = getattr(layer, "mask", None)
     if mask is not None:
         yield from _check_file(root, mask.model, (*path, "mask", "model"), ".onnx")

@@ -118,11 +118,19 @@ class Retime(Strict):
         description="in-between frames: flow (optical flow, OpenCV DIS), blend (a crossfade) "
         "or nearest (repeat frames)",
     )
+    model: str | None = Field(
+        default=None,
+        description="in-between frames from a frame-interpolation network instead: a RIFE "
+        "4.6 weights file (Practical-RIFE's flownet.pkl, MIT licence; filmkit never "
+        "downloads it)",
+    )
 
     @model_validator(mode="after")
     def _one_rate(self) -> Retime:
         if (self.speed is None) == (self.duration is None):
             raise ValueError("a retime needs exactly one of `speed:` or `duration:`")
+        if self.model is not None and self.frames != "flow":
+            raise ValueError("`model:` makes the in-between frames: leave `frames:` out")
         return self
 
 
