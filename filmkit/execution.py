@@ -442,4 +442,8 @@ def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> An
         from filmkit.render.cut import cut_film
 
         return cut_film(step.params_value(), inputs, outputs["film"])
+    if step.kind == "upscale":
+        from filmkit.render.upscale import upscale_picture
+
+        return upscale_picture(inputs, outputs["image"])
     raise BuildError(f"{step.id}: unknown render step kind {step.kind!r}")

@@ -194,6 +194,7 @@ def test_a_keyed_layers_depth_follows_it(tmp_path: Path) -> None:
         ("      - image: photo.png\n        keys: [{at: 1}, {at: 0.5}]\n", "time order"),
         ("      - image: photo.png\n        blend: burn\n", "multiply"),
         ("      - image: photo.png\n        keys: [{at: 0, ease: bounce}]\n", "in-out"),
+        ("      - image: photo.png\n        upscale: esrgan.pth\n", "not found: esrgan.pth"),
     ],
 )
 def test_compositing_mistakes_are_reported_where_they_are_written(
@@ -215,3 +216,28 @@ def test_layers_without_keys_or_a_blend_keep_their_params(tmp_path: Path) -> Non
     flat = [entry for shot_layers in layers for entry in shot_layers]
     assert {entry.get("blend") for entry in flat} == {None, "screen"}
     assert all("keys" not in entry for entry in flat)
+
+
+def test_an_upscaled_picture_is_enlarged_once_by_its_network(tmp_path: Path) -> None:
+    import torch
+
+    from tests.test_upscale import _identity_like
+
+    root = effects_film(tmp_path, "      - image: photo.png\n        upscale: x4.pth\n")
+    torch.save({"params_ema": _identity_like()}, root / "x4.pth")  # nearest-neighbour x4
+    solid(root / "photo.png", (10, 6), (200, 40, 90))
+    first = statuses_and_meta(root)
+    assert first["upscale:two/b/2"][0] == "ran"
+    assert first["upscale:two/b/2"][1]["size"] == [40, 24]
+    scene = root / "scenes" / "02.yaml"
+    scene.write_text(scene.read_text().replace("Goodbye now.", "Goodbye, then."))
+    again = statuses_and_meta(root)
+    assert again["upscale:two/b/2"][0] == "cached" and again["shot:two/b"][0] == "ran"
+
+
+def statuses_and_meta(root: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    import json
+
+    Project(root, registry()).build()
+    report = json.loads((root / "build" / "report.json").read_text())
+    return {step["id"]: (step["status"], step.get("meta", {})) for step in report["steps"]}

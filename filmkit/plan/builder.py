@@ -30,6 +30,7 @@ RENDER_VERSIONS = {
     "render/master": "1",
     "render/reel": "1",
     "render/cut": "8",
+    "render/upscale": "1",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),
@@ -46,6 +47,7 @@ RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "master": (("aac", ".aac"), ("levels", ".json")),
     "reel": (("video", ".mp4"),),
     "cut": (("film", ".mp4"),),
+    "upscale": (("image", ".png"),),
 }
 
 

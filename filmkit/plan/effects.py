@@ -1,5 +1,9 @@
-"""Planning a shot's composite effects: the files its masks and depths read, and
-the style networks it is restyled with. Pure, like the rest of ``plan``.
+"""Planning a shot's composite effects: the files its masks, depths and retiming
+read, the steps enlarging its pictures, and the style networks it is restyled
+with. Pure, like the rest of ``plan``.
+
+A layer with ``upscale:`` gets a step ``upscale:<scene>/<shot>/<n>`` that enlarges
+its picture once by the network; the shot reads the enlarged picture.
 
 A styled shot gets ``models`` training steps, ``model:style/<scene>/<shot>/<n>``,
 one seed each, all trained on the style picture and the shot's own pictures;
@@ -53,6 +57,21 @@ class EffectSteps(StepBuilder):
             else:
                 inputs.append(Input(f"layer{k}.depth", step=image.id, output="depth"))
         return inputs
+
+    def _upscaled(self, layer: object, picture: Input, name: str, path: SpecPath) -> Input:
+        """``picture``, or the step enlarging it by the layer's ``upscale`` network."""
+        weights = getattr(layer, "upscale", None)
+        if weights is None:
+            return picture
+        step = self._render_step(
+            f"upscale:{name}",
+            "upscale",
+            {},
+            [replace(picture, name="picture"), Input("model", file=weights)],
+            (*path, "upscale"),
+            f"upscale {name}",
+        )
+        return Input(picture.name, step=step.id, output="image")
 
     def _style_models(
         self, shot: Shot, name: str, pictures: list[Input], path: SpecPath

@@ -50,7 +50,7 @@ from filmkit.spec.models import (
 FACE_FRAMES = ("image", "mouth_open", "blink")
 # A layer's optional effects (see filmkit.spec.effects), left out of its params while
 # unused (None, or the normal blend) so that shots made before they existed keep their keys.
-EFFECTS = ("depth", "mask", "retime", "keys", "blend")
+EFFECTS = ("depth", "mask", "retime", "keys", "blend", "upscale")
 # Layer kinds whose picture a styled shot's networks train on.
 PICTURES = ("image", "generate")
 # Segments (shots and crossfades) joined into one reel at most; a scene with more
@@ -193,10 +193,13 @@ class _Compiler(SoundSteps, EffectSteps):
             if isinstance(layer, GeneratedLayer):
                 image = self._image_step(layer, f"{name}/{k + 1}", layer_path)
                 if image is not None:
-                    inputs.append(Input(f"layer{k}", step=image.id, output="image"))
-            elif isinstance(layer, ImageLayer | VideoLayer):
-                source = layer.image if isinstance(layer, ImageLayer) else layer.video
-                inputs.append(Input(f"layer{k}", file=source))
+                    picture = Input(f"layer{k}", step=image.id, output="image")
+                    inputs.append(self._upscaled(layer, picture, f"{name}/{k + 1}", layer_path))
+            elif isinstance(layer, ImageLayer):
+                picture = Input(f"layer{k}", file=layer.image)
+                inputs.append(self._upscaled(layer, picture, f"{name}/{k + 1}", layer_path))
+            elif isinstance(layer, VideoLayer):
+                inputs.append(Input(f"layer{k}", file=layer.video))
             elif isinstance(layer, TextLayer) and layer.font:
                 inputs.append(Input(f"layer{k}.font", file=layer.font))
             elif isinstance(layer, FaceLayer):

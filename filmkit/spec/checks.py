@@ -171,6 +171,7 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
     retime = getattr(layer, "retime", None)
     if retime is not None:
         yield from _check_file(root, retime.model, (*path, "retime", "model"))
+    yield from _check_file(root, getattr(layer, "upscale", None), (*path, "upscale"))
     mask = getattr(layer, "mask", None)
     if mask is not None:
         yield from _check_file(root, mask.model, (*path, "mask", "model"), ".onnx")

@@ -178,6 +178,12 @@ class ImageLayer(LayerBase):
 
     image: str = Field(description="path relative to the project")
     mask: Mask | None = Field(default=None, description="subject, a key colour or a model")
+    upscale: str | None = Field(
+        default=None,
+        description="enlarge the picture once by an ESRGAN-class network: an RRDBNet weights "
+        "file (ESRGAN, Real-ESRGAN x4 or x2; check its licence, some are non-commercial). "
+        "Without it, pictures are scaled by Lanczos",
+    )
 
 
 class VideoLayer(LayerBase):
@@ -196,6 +202,12 @@ class GeneratedLayer(LayerBase):
     generate: GeneratorRef
     prompt: str = ""
     mask: Mask | None = Field(default=None, description="subject, a key colour or a model")
+    upscale: str | None = Field(
+        default=None,
+        description="enlarge the picture once by an ESRGAN-class network: an RRDBNet weights "
+        "file (ESRGAN, Real-ESRGAN x4 or x2; check its licence, some are non-commercial). "
+        "Without it, pictures are scaled by Lanczos",
+    )
 
 
 class FaceLayer(LayerBase):
