@@ -231,12 +231,17 @@ def test_effect_mistakes_are_reported_where_they_are_written(
     assert rendered.startswith("scenes/02.yaml:") and message in rendered
 
 
-def test_a_styled_shot_draws_each_frame_with_its_picked_network(tmp_path: Path) -> None:
+def styled_wall(tmp_path: Path) -> dict[str, Path]:
+    """A textured wall and two style networks trained with different seeds, as shot inputs."""
     from tests.test_style_transfer import _train
 
     weights = [_train(tmp_path, seed, "net")[0] for seed in (1, 2)]
     inputs = {"layer0": texture(tmp_path / "wall.png", (96, 64), 3)}
-    inputs |= {f"style{n}": path for n, path in enumerate(weights)}
+    return inputs | {f"style{n}": path for n, path in enumerate(weights)}
+
+
+def test_a_styled_shot_draws_each_frame_with_its_picked_network(tmp_path: Path) -> None:
+    inputs = styled_wall(tmp_path)
     style = {"models": 2, "every": 3, "strength": 1.0, "seed": 11}
     params = shot(layer("image"), size=[96, 64], style=style)
     with ShotFrames(params, inputs) as frames:
@@ -267,11 +272,7 @@ def test_a_video_at_a_depth_is_blurred_out_of_focus(tmp_path: Path) -> None:
 
 
 def test_a_steadied_style_boils_less_and_starts_from_the_plain_drawing(tmp_path: Path) -> None:
-    from tests.test_style_transfer import _train
-
-    weights = [_train(tmp_path, seed, "net")[0] for seed in (1, 2)]
-    inputs = {"layer0": texture(tmp_path / "wall.png", (96, 64), 3)}
-    inputs |= {f"style{n}": path for n, path in enumerate(weights)}
+    inputs = styled_wall(tmp_path)
     style = {"models": 2, "every": 1, "strength": 1.0, "seed": 11}
     params = shot(layer("image"), size=[96, 64], style=style)
 

@@ -112,7 +112,7 @@ class ShotStyle:
     def __init__(self, style: dict[str, Any], weights: list[Path], count: int) -> None:
         from filmkit.render.style import Stylist, schedule
 
-        self.stylist = Stylist(weights, strength=style["strength"])
+        self.stylist = Stylist(weights, strength=style["strength"], device="auto")
         self.picks = schedule(count, len(weights), style["seed"], every=style["every"])
         self.steadier = None
         if style.get("steady"):
