@@ -200,7 +200,6 @@ def test_a_styled_shot_trains_its_networks_each_with_its_own_seed(tmp_path: Path
             "expected a .onnx file, not 'seg.pt'",
         ),
         ("      - image: photo.png\n        depth: generated\n", "only a generated layer has"),
-        ("      - video: clip.mp4\n        mask: subject\n", "cannot cut out its subject"),
         ("      - generate: room\n        depth: generated\n", "image/swatch makes no depth map"),
         ("      - image: photo.png\n        depth: {file: nowhere.png}\n", "not found: nowhere"),
         ("      - video: clip.mp4\n        retime: {speed: 0.5, duration: 2}\n", "exactly one"),
@@ -311,3 +310,47 @@ def test_a_retimed_video_takes_its_in_betweens_from_a_rife_network(tmp_path: Pat
     whole = position == np.floor(position)
     expected = 40 * np.where(whole, position, np.floor(position) + 0.5)
     assert np.abs(shown - expected).max() <= 3
+
+
+def test_a_videos_subject_is_cut_out_of_every_frame(tmp_path: Path) -> None:
+    from tests.test_subject_video import clip as moving_figure
+    from tests.test_subject_video import iou
+
+    pictures, covers = moving_figure(6, 0.35, 5.0)
+    height, width = pictures[0].shape[:2]
+    path = tmp_path / "figure.mp4"
+    write_video(pictures, path, 6, (width, height), FPS, preset="ultrafast", codec_args=LOSSLESS)
+    mask = {"subject": True, "key": None, "tolerance": 0.15, "softness": 0.1}
+    mask |= {"model": None, "model_size": [256, 256], "invert": False}
+    video = layer("video", trim=None, loop=False, mask=mask)
+    params = shot(layer("color", color="#0000ff"), video, size=[width, height], duration=0.5)
+    with ShotFrames(params, {"layer1": path}) as frames:
+        for i in range(frames.count):
+            frame = frames.frame(i).astype(int)
+            # Where the backdrop was, the blue layer below shows.
+            backdrop = (frame[..., 2] > 200) & (frame[..., 0] < 40) & (frame[..., 1] < 40)
+            assert iou(np.where(backdrop, 0, 255), covers[i]) >= 0.9
+
+
+def test_a_cut_out_videos_depth_is_its_subject_not_its_box(tmp_path: Path) -> None:
+    """Around a video's cut-out subject, the wall behind is out of focus (the video's box
+    covers the whole frame, so a depth over its box would keep the wall sharp)."""
+    from tests.test_subject_video import clip as moving_figure
+
+    pictures, covers = moving_figure(3, 0.5, 0.0)
+    height, width = pictures[0].shape[:2]
+    path = tmp_path / "figure.mp4"
+    write_video(pictures, path, 3, (width, height), FPS, preset="ultrafast", codec_args=LOSSLESS)
+    mask = {"subject": True, "key": None, "tolerance": 0.15, "softness": 0.1}
+    mask |= {"model": None, "model_size": [256, 256], "invert": False}
+    video = layer("video", trim=None, loop=True, mask=mask, depth=0.0)
+    inputs = {"layer0": texture(tmp_path / "wall.png", (width, height), 5), "layer1": path}
+    params = shot(layer("image", depth=1.0), video, size=[width, height], duration=0.25)
+    with ShotFrames(params, inputs) as frames:
+        plain = frames.frame(0).copy()
+    camera = CAMERA | {"focus": [0.0, 0.0], "aperture": 30.0}
+    with ShotFrames(params | {"camera": camera}, inputs) as frames:
+        seen = frames.frame(0).copy()
+    wall = (slice(0, height), slice(0, width // 6))  # the figure stands in the middle
+    assert covers[0][wall].max() < 0.01
+    assert detail(seen[wall]) < detail(plain[wall]) / 4

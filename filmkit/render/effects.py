@@ -31,13 +31,16 @@ from filmkit.render.layout import ease
 FAR = 255  # the depth of what no layer with a depth covers
 
 
-def masked(picture: Image.Image, mask: dict[str, Any], model: Path | None) -> Image.Image:
-    """``picture`` (RGBA) with its alpha cut down to what ``mask`` keeps."""
+def masked(
+    picture: Image.Image, mask: dict[str, Any], model: Path | None, tracker: Any = None
+) -> Image.Image:
+    """``picture`` (RGBA) with its alpha cut down to what ``mask`` keeps; a video's
+    frames cut their subject with a ``tracker`` (a masks.SubjectTracker), in order."""
     from filmkit.render import masks
 
     rgb = np.asarray(picture.convert("RGB"))
     if mask["subject"]:
-        alpha = masks.subject_mask(rgb)
+        alpha = masks.subject_mask(rgb) if tracker is None else tracker.mask(rgb)
     elif mask["key"] is not None:
         colour = tuple(int(mask["key"][i : i + 2], 16) for i in (1, 3, 5))
         rgb, alpha = masks.chroma_key(rgb, colour, mask["tolerance"], mask["softness"])

@@ -50,7 +50,14 @@ def video_layer(
     x, y = place(layer, size, frame)
     box = (x, y, x + size[0], y + size[1])
     mask = layer.get("mask")
-    masking = partial(masked, mask=mask, model=inputs.get(f"layer{k}.mask")) if mask else None
+    masking = None
+    if mask:
+        tracker = None
+        if mask["subject"]:
+            from filmkit.render.masks import SubjectTracker
+
+            tracker = SubjectTracker()  # each frame's cut starts from the one before
+        masking = partial(masked, mask=mask, model=inputs.get(f"layer{k}.mask"), tracker=tracker)
     crops = None
     if layer.get("move"):
         progress = ease((times - layer["start"]) / duration)

@@ -19,6 +19,8 @@ uint8 alpha, 255 where the subject is.
   the subject needs colour contrast with the backdrop where they meet, backdrop
   seen through a closed gap (between an arm and the body) is filled in, and
   detail finer than the working size (single hairs) is lost.
+* :class:`SubjectTracker` cuts a video's frames in turn: each cut, moved along the optical
+  flow, seeds the next frame's, which takes one GrabCut round instead of a fresh cut.
 * :func:`model_mask` runs a user's ONNX segmentation or matting model through
   OpenCV's DNN module (its contract is in the docstring).
 """
@@ -33,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from filmkit.render.onnx import run_model
+from filmkit.render.retime import PRESET, _warp
 
 WORK_SIDE = 320  # longest side GrabCut runs at: it is the slow part, about O(pixels)
 KEEP_FRACTION = 0.25  # parts of the mask at least this fraction of the largest are kept
@@ -40,6 +43,7 @@ LIGHTNESS_WEIGHT = 0.5  # L* counts less than a*b* so that shading of a backdrop
 MIN_JUMP = 10.0  # smallest colour step (weighted Lab) between border cells that splits runs
 WINDOW = 3  # border cells averaged on each side of a possible jump
 CONVERGED = 0.001  # GrabCut stops early once fewer than this fraction of pixels change
+BAND = 0.05  # a tracked cut may move this far (fraction of the working size's shorter side)
 
 
 def _check_picture(pixels: np.ndarray) -> None:
@@ -177,24 +181,21 @@ def _feathered(fg: np.ndarray, feather: float) -> np.ndarray:
     return np.rint(np.clip(0.5 + signed / feather, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def subject_mask(
-    pixels: np.ndarray, *, margin: float = 0.03, iterations: int = 5, feather: float = 1.5
-) -> np.ndarray:
-    """Alpha of the picture's main subject against its backdrop (GrabCut from the border).
-
-    ``margin``: the border ring's width, a fraction of the shorter side; ``iterations``:
-    most GrabCut rounds (it stops when the mask settles); ``feather``: the soft edge's
-    width in pixels (0: hard). Raises ValueError when no backdrop is found on the border.
-    """
+def _work_copy(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The picture shrunk to WORK_SIDE on its longest side (if larger), and the scale used."""
     _check_picture(pixels)
     h, w = pixels.shape[:2]
     if min(h, w) < 16:
         raise ValueError(f"a {w}x{h} picture is too small to cut a subject out of")
     scale = min(1.0, WORK_SIDE / max(h, w))
-    small = pixels
-    if scale < 1:
-        size = (round(w * scale), round(h * scale))
-        small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    if scale == 1:
+        return pixels, scale
+    size = (round(w * scale), round(h * scale))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _border_seed(small: np.ndarray, margin: float) -> np.ndarray:
+    """GrabCut's starting labels for a picture cut from scratch, seeded from its border."""
     sh, sw = small.shape[:2]
     lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     lab[..., 0] *= LIGHTNESS_WEIGHT
@@ -222,26 +223,64 @@ def subject_mask(
         distance = np.minimum(distance, np.linalg.norm(lab - centre, axis=2))
     mask[(distance <= np.percentile(distance[ring], 90)) | mixed] = cv2.GC_PR_BGD
     mask[ring] = cv2.GC_BGD
-    if not np.any(mask == cv2.GC_PR_FGD):
-        return np.zeros((h, w), np.uint8)
-    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    mode = cv2.GC_INIT_WITH_MASK
+    return mask
+
+
+Models = tuple[np.ndarray, np.ndarray]  # GrabCut's background and foreground colour models
+
+
+def _grabcut(
+    small: np.ndarray, mask: np.ndarray, models: Models, iterations: int, mode: int
+) -> tuple[np.ndarray, int]:
+    """Run GrabCut on ``mask`` in place until it settles; the 0/1 subject and rounds run."""
     fg = (mask & 1).astype(np.uint8)  # GC_FGD and GC_PR_FGD are the odd labels
-    for _ in range(max(1, iterations)):
+    done = 0
+    while done < max(1, iterations):
         cv2.grabCut(small, mask, None, *models, 1, mode)
-        mode, before, fg = cv2.GC_EVAL, fg, (mask & 1).astype(np.uint8)
+        mode, before, fg, done = cv2.GC_EVAL, fg, (mask & 1).astype(np.uint8), done + 1
         # It usually settles in two or three rounds; the rest would only cost time.
         if np.count_nonzero(fg != before) <= CONVERGED * fg.size:
             break
-    fg = _clean(fg)
+    return fg, done
+
+
+def _full_size(pixels: np.ndarray, fg: np.ndarray, scale: float, feather: float) -> np.ndarray:
+    """Alpha at the picture's size from a clean working-size 0/1 mask."""
     if scale < 1:
         # Upsampling the coarse mask along the full-size picture's edges puts the edge back
         # where the picture has it, to within a pixel or so, at the cost of a few box filters.
+        h, w = pixels.shape[:2]
         soft = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
         radius = max(2, round(2.0 / scale))
         fg = _clean((_guided(grey, soft, radius, 1e-3) > 0.5).astype(np.uint8))
     return _feathered(fg, feather)
+
+
+def _fresh_cut(small: np.ndarray, margin: float, iterations: int) -> tuple[np.ndarray, Models, int]:
+    """A working-size picture's clean 0/1 subject, GrabCut's models and rounds, from scratch."""
+    mask = _border_seed(small, margin)
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    if not np.any(mask == cv2.GC_PR_FGD):
+        return np.zeros(mask.shape, np.uint8), models, 0
+    fg, rounds = _grabcut(small, mask, models, iterations, cv2.GC_INIT_WITH_MASK)
+    return _clean(fg), models, rounds
+
+
+def subject_mask(
+    pixels: np.ndarray, *, margin: float = 0.03, iterations: int = 5, feather: float = 1.5
+) -> np.ndarray:
+    """Alpha of the picture's main subject against its backdrop (GrabCut from the border).
+
+    ``margin``: the border ring's width, a fraction of the shorter side; ``iterations``:
+    most GrabCut rounds (it stops when the mask settles); ``feather``: the soft edge's
+    width in pixels (0: hard). Raises ValueError when no backdrop is found on the border.
+    """
+    small, scale = _work_copy(pixels)
+    fg, _, _ = _fresh_cut(small, margin, iterations)
+    if not fg.any():
+        return np.zeros(pixels.shape[:2], np.uint8)
+    return _full_size(pixels, fg, scale, feather)
 
 
 def model_mask(
@@ -288,3 +327,80 @@ def apply_mask(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
     if alpha.shape != rgb.shape[:2]:
         raise ValueError(f"alpha {alpha.shape} does not match the picture {rgb.shape[:2]}")
     return Image.fromarray(np.dstack([rgb, alpha.astype(np.uint8)]))
+
+
+class SubjectTracker:
+    """Cuts the subject out of consecutive video frames, each frame's cut seeding the next.
+
+    The first frame, and the first after :meth:`reset`, a change of frame size or a frame
+    with no subject, is cut as :func:`subject_mask` cuts it. After that the previous
+    working-size cut is moved along dense optical flow (one DIS pass at the working size)
+    onto the new frame, where it starts as probable subject, a band ``BAND`` wide round it
+    as probable background and the rest as sure background. One GrabCut round corrects it
+    with the colour models frozen as the previous frame left them; it is then cleaned,
+    brought to full size and feathered as in subject_mask, and the models are relearned
+    from it on every other pixel each way. The same frames in the same order give the same
+    masks. ``rounds`` counts GrabCut cuts (not the learning pass), ``fresh`` the frames cut
+    from scratch.
+
+    Measured on synthetic clips (a figure over a blotchy two-colour wall), IoU with the
+    truth: without the flow a figure moving 40 px a frame at 1280x720 (10 at the working
+    size) outruns the band and its cut shrinks, 0.999 to 0.965 in ten frames (0.29 at 60
+    px a frame); with it 0.996 or better. Models relearned before the cut, as plain GC_EVAL
+    does, learn the subject's colours from wherever the carried cut lies, so a subject gone
+    in one frame leaves a ghost for good; never relearned, they lose the subject when the
+    light changes (0.28 after 15 frames brightening 4% a frame). A second round, or sure
+    subject in the eroded cut, bought nothing. Time per 1280x720 frame on two cores: first
+    frame about 130 ms (subject_mask's), following frames about 85 ms (75 to 160 under
+    load), about 50 of them bringing the cut to full size.
+    """
+
+    def __init__(self, *, margin: float = 0.03, feather: float = 1.5) -> None:
+        self.margin, self.feather = margin, feather
+        self.rounds = self.fresh = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next one is cut from scratch."""
+        self._shape: tuple[int, ...] = ()
+        self._fg = np.zeros((0, 0), np.uint8)
+        self._grey = self._fg
+        self._models: Models = np.zeros((1, 65)), np.zeros((1, 65))
+
+    def mask(self, pixels: np.ndarray) -> np.ndarray:
+        """Alpha of the subject in the next frame, uint8 ``(height, width)`` like subject_mask."""
+        small, scale = _work_copy(pixels)
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        if pixels.shape == self._shape and self._fg.any():
+            fg = self._follow(small, grey)
+            self.rounds += 1
+        else:
+            fg, self._models, rounds = _fresh_cut(small, self.margin, 5)
+            self.rounds, self.fresh = self.rounds + rounds, self.fresh + 1
+        self._shape, self._fg, self._grey = pixels.shape, fg, grey
+        if not fg.any():
+            return np.zeros(pixels.shape[:2], np.uint8)
+        return _full_size(pixels, fg, scale, self.feather)
+
+    def _follow(self, small: np.ndarray, grey: np.ndarray) -> np.ndarray:
+        """The previous cut moved onto ``small``, corrected by GrabCut, and the models updated."""
+        # Flow from this frame back to the last says where each pixel was: sample the cut there.
+        back = cv2.DISOpticalFlow_create(PRESET).calc(grey, self._grey, None)
+        carried = (_warp(self._fg.astype(np.float32), back) > 0.5).astype(np.uint8)
+        r = max(2, round(BAND * min(grey.shape)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        mask = np.full(grey.shape, cv2.GC_BGD, np.uint8)
+        mask[cv2.dilate(carried, disc) == 1] = cv2.GC_PR_BGD
+        mask[carried == 1] = cv2.GC_PR_FGD
+        cv2.setRNGSeed(0)
+        cv2.grabCut(small, mask, None, *self._models, 1, cv2.GC_EVAL_FREEZE_MODEL)
+        fg = _clean((mask & 1).astype(np.uint8))
+        # GrabCut learns its models from the labels it is given before it cuts: given this
+        # cut on a quarter of the pixels, it learns them for the next frame (its cut there is
+        # thrown away). Learning needs pixels of both kinds.
+        sub = fg[::2, ::2]
+        if sub.any() and not sub.all():
+            labels = np.where(sub == 1, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+            quarter = np.ascontiguousarray(small[::2, ::2])
+            cv2.grabCut(quarter, labels, None, *self._models, 1, cv2.GC_EVAL)
+        return fg

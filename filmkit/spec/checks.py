@@ -175,13 +175,6 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
     mask = getattr(layer, "mask", None)
     if mask is not None:
         yield from _check_file(root, mask.model, (*path, "mask", "model"), ".onnx")
-        if mask.subject and isinstance(layer, VideoLayer):
-            yield SpecError(
-                "a video layer cannot cut out its subject (it would take seconds a frame)",
-                hint='key the video\'s backdrop (`mask: {key: "#00b140"}`) or give it a '
-                "segmentation `model:`",
-                path=(*path, "mask", "subject"),
-            )
     depth = getattr(layer, "depth", None)
     if isinstance(depth, DepthMap):
         yield from _check_file(root, depth.file, (*path, "depth", "file"))

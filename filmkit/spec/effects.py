@@ -24,7 +24,8 @@ class Mask(Strict):
     subject: bool = Field(
         default=False,
         description="cut the main subject out of its background (OpenCV GrabCut, no model; "
-        "the subject must stand clear of the picture's edges, in colours its background lacks)",
+        "the subject must stand clear of the picture's edges, in colours its background lacks; "
+        "a video's cut follows the subject from frame to frame)",
     )
     key: Colour | None = Field(default=None, description="a chroma key: the backdrop's colour")
     tolerance: Fraction = Field(default=0.15, description="key: how far from it still keys")
