@@ -35,7 +35,7 @@ from filmkit.media import wav_duration
 from filmkit.render.effects import FAR, CameraMoves, ShotStyle, depth_picture, depth_twin, masked
 from filmkit.render.footage import video_layer
 from filmkit.render.keyed import Keyed, keyed_pictures, keyed_video
-from filmkit.render.layers import BLENDS, Layer, Moving, Still, resized, scaled
+from filmkit.render.layers import BLENDS, Layer, Moving, Still, Video, resized, scaled
 from filmkit.render.layout import display_size, ease, face_frames, ken_burns, place, visibility
 from filmkit.render.looks import Look
 from filmkit.render.text import default_font, text_sprite
@@ -246,8 +246,8 @@ def _with_plane(made: Layer, layer: dict[str, Any]) -> Layer:
     """``made`` with the twin of its one ``depth`` (a flat plane over its box), if it has one."""
     if layer.get("depth") is not None:
         grey = round(float(layer["depth"]) * 255)
-        if isinstance(made, Keyed):
-            made.depth = made.twin([Image.new("RGB", made.detail, (grey,) * 3)])
+        if isinstance(made, Keyed | Video):
+            made.depth = made.silhouette(grey)  # follows a video's keys and mask
         else:
             made.depth = Still([(grey,) * 3], [None], made.box, made.frame, made.levels / 255)
     return made

@@ -85,6 +85,23 @@ class Keyed(Layer):
             self.levels / 255,
         )
 
+    def silhouette(self, grey: int) -> Keyed:
+        """Its depth twin: ``grey`` wherever each frame's picture is not transparent."""
+
+        def source(i: int) -> Image.Image:
+            alpha = self.source(i).getchannel("A")
+            return Image.merge("RGBA", (Image.new("L", alpha.size, grey),) * 3 + (alpha,))
+
+        return Keyed(
+            lambda i: source(i).convert("RGBa"),
+            self.source_key,
+            self.detail,
+            self.maps,
+            self.boxes,
+            self.frame,
+            self.levels / 255,
+        )
+
     def close(self) -> None:
         if self.on_close is not None:
             self.on_close()

@@ -288,13 +288,22 @@ class Video(Layer):
         self.masking = masking
         self.crops = crops
         self._readers = _keep_readers(clip)
+        self._last: tuple[tuple[int, tuple[int, int]], Image.Image] | None = None
 
     def key(self, i: int) -> Hashable:
         return i if self.levels[i] > 0 else None
 
     def picture(self, i: int, size: tuple[int, int] | None = None) -> Image.Image:
-        """Frame ``i`` of the video at ``size`` (default: its own): RGB, or RGBA if masked."""
+        """Frame ``i`` of the video at ``size`` (default: its own): RGB, or RGBA if masked.
+
+        The last one is kept: the layer's depth twin draws the same frame's silhouette."""
         size = size or self.size
+        if self._last is not None and self._last[0] == (i, size):
+            return self._last[1]
+        self._last = ((i, size), self._picture(i, size))
+        return self._last[1]
+
+    def _picture(self, i: int, size: tuple[int, int]) -> Image.Image:
         if self.retimed is not None:
             frames, positions = self.retimed
             pixels = frames.frame(float(positions[i]))
@@ -321,10 +330,33 @@ class Video(Layer):
         rgb = picture if alpha is None else picture.convert("RGB")
         self._paste(canvas, rgb, self.box[:2], picture.size, mask)
 
+    def silhouette(self, grey: int) -> Layer:
+        """Its depth twin: ``grey`` over the box, or over what each masked frame keeps."""
+        if self.masking is None:
+            return Still([(grey,) * 3], [None], self.box, self.frame, self.levels / 255)
+        return _Silhouette(self, grey)
+
     def close(self) -> None:
         for proc in self._readers:
             _close_pipes(proc)
         release(self.clip)
+
+
+class _Silhouette(Layer):
+    """A masked video's depth twin: one grey over what the mask keeps of each frame."""
+
+    def __init__(self, video: Video, grey: int) -> None:
+        super().__init__(video.levels / 255, video.box, video.frame)
+        self.video = video
+        self.grey = grey
+
+    def key(self, i: int) -> Hashable:
+        return self.video.key(i)
+
+    def draw(self, canvas: Image.Image, i: int) -> None:
+        alpha = self.video.picture(i).getchannel("A")
+        mask = faded(alpha, int(self.levels[i]), alpha.size)
+        self._paste(canvas, (self.grey,) * 3, self.box[:2], alpha.size, mask)
 
 
 def _keep_readers(clip: Any) -> list[Any]:
