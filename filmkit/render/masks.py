@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from filmkit.render.onnx import run_model
-from filmkit.render.retime import PRESET, _warp
+from filmkit.render.retime import PRESET, warp
 
 WORK_SIDE = 320  # longest side GrabCut runs at: it is the slow part, about O(pixels)
 KEEP_FRACTION = 0.25  # parts of the mask at least this fraction of the largest are kept
@@ -386,7 +386,7 @@ class SubjectTracker:
         """The previous cut moved onto ``small``, corrected by GrabCut, and the models updated."""
         # Flow from this frame back to the last says where each pixel was: sample the cut there.
         back = cv2.DISOpticalFlow_create(PRESET).calc(grey, self._grey, None)
-        carried = (_warp(self._fg.astype(np.float32), back) > 0.5).astype(np.uint8)
+        carried = (warp(self._fg.astype(np.float32), back) > 0.5).astype(np.uint8)
         r = max(2, round(BAND * min(grey.shape)))
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         mask = np.full(grey.shape, cv2.GC_BGD, np.uint8)

@@ -54,7 +54,7 @@ EPS = 1e-6
 
 
 @lru_cache(maxsize=8)
-def _grid(height: int, width: int) -> np.ndarray:
+def pixel_grid(height: int, width: int) -> np.ndarray:
     """Pixel coordinates (x, y) for every pixel, shape (height, width, 2)."""
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     grid = np.dstack([xs, ys])
@@ -62,9 +62,9 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
-def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` at each pixel plus ``flow`` there (backward warp)."""
-    where = _grid(*flow.shape[:2]) + flow
+    where = pixel_grid(*flow.shape[:2]) + flow
     return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -96,7 +96,7 @@ def _resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _mismatch(a: np.ndarray, b: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Per-pixel brightness difference between gray ``a`` and ``b`` warped back along ``flow``."""
-    return np.abs(a.astype(np.float32) - _warp(b.astype(np.float32), flow))
+    return np.abs(a.astype(np.float32) - warp(b.astype(np.float32), flow))
 
 
 def flows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,7 @@ def flows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _splat(flow: np.ndarray, t: float, error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each pixel's flow moved to where it is at ``t``; the lowest ``error`` wins a pixel."""
     height, width = flow.shape[:2]
-    grid = _grid(height, width)
+    grid = pixel_grid(height, width)
     x = np.rint(grid[..., 0] + t * flow[..., 0]).astype(np.int64).ravel()
     y = np.rint(grid[..., 1] + t * flow[..., 1]).astype(np.int64).ravel()
     source = np.flatnonzero((x >= 0) & (x < width) & (y >= 0) & (y < height))
@@ -181,7 +181,7 @@ def interpolate(
     only_back = back_hit & ~hit
     at_t[only_back] = -back_at_t[only_back]
     at_t = _resize_flow(_fill(at_t, hit | back_hit), (a.shape[1], a.shape[0]))
-    return cv2.addWeighted(_warp(a, -t * at_t), 1.0 - t, _warp(b, (1.0 - t) * at_t), t, 0.0)
+    return cv2.addWeighted(warp(a, -t * at_t), 1.0 - t, warp(b, (1.0 - t) * at_t), t, 0.0)
 
 
 class Retimer:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from filmkit.render.retime import _grid, _warp, flows
+from filmkit.render.retime import flows, pixel_grid, warp
 
 # Warped previous content this far from the current content (mean of RGB, 0-255) is occluded.
 THRESHOLD = 24.0
@@ -43,13 +43,13 @@ def reliability(content: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, 
     """Flow from ``content`` to ``previous`` and a 0/1 float32 map of where it can be trusted."""
     to_prev, to_next = flows(content, previous)
     height, width = content.shape[:2]
-    where = _grid(height, width) + to_prev
+    where = pixel_grid(height, width) + to_prev
     back = cv2.remap(to_next, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # Ruder et al.'s test: the flow and the reverse flow where it lands should cancel.
     consistent = _squared(to_prev + back) <= 0.01 * (_squared(to_prev) + _squared(back)) + 0.5
     x, y = where[..., 0], where[..., 1]
     inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-    diff = cv2.transform(cv2.absdiff(_warp(previous, to_prev), content), MEAN)
+    diff = cv2.transform(cv2.absdiff(warp(previous, to_prev), content), MEAN)
     reliable = consistent & inside & (diff <= THRESHOLD)
     return to_prev, reliable.astype(np.float32)
 
@@ -88,7 +88,7 @@ class Steadier:
                 cv2.erode(reliable, kernel, borderType=cv2.BORDER_REPLICATE), (box, box)
             )
             weight *= self.amount
-            carried = _warp(last, to_prev)
+            carried = warp(last, to_prev)
             out = cv2.blendLinear(styled, carried, 1.0 - weight, weight)
         self._content, self._output = content.copy(), out.copy()
         return out
