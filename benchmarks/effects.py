@@ -244,24 +244,14 @@ def style_weights(torch: Any, path: Path, seed: int) -> Path:
 
 
 def esrgan_weights(torch: Any, path: Path) -> Path:
-    """An x4 RRDBNet of ``ESRGAN``'s size with BasicSR's key names (as tests/test_upscale.py)."""
-    feat, blocks, grow = ESRGAN
-    convs = {"conv_first": (feat, 3)}
-    for i in range(blocks):
-        for r in (1, 2, 3):
-            for c in range(1, 6):
-                convs[f"body.{i}.rdb{r}.conv{c}"] = (
-                    feat if c == 5 else grow,
-                    feat + (c - 1) * grow,
-                )
-    convs |= {name: (feat, feat) for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr")}
-    convs["conv_last"] = (3, feat)
+    """An x4 RRDBNet of ``ESRGAN``'s size, random weights, saved as Real-ESRGAN saves them."""
+    from filmkit.render.upscale import rrdbnet_shapes
+
     g = torch.Generator().manual_seed(4)
     state = {}
-    for name, (out, inp) in convs.items():
-        bound = (inp * 9) ** -0.5
-        state[f"{name}.weight"] = (torch.rand(out, inp, 3, 3, generator=g) * 2 - 1) * bound
-        state[f"{name}.bias"] = (torch.rand(out, generator=g) * 2 - 1) * bound
+    for name, shape in rrdbnet_shapes(3, *ESRGAN).items():
+        fan_in = shape[1] * 9 if len(shape) > 1 else shape[0] * 9
+        state[name] = (torch.rand(*shape, generator=g) * 2 - 1) * fan_in**-0.5
     torch.save({"params_ema": state}, path)
     return path
 

@@ -27,6 +27,9 @@ from tests.test_frames import FPS, LOSSLESS, SIZE, layer, picture, shot, solid
 CAMERA = {"focus": [0.0, 0.0], "pull": None, "aperture": 0.0, "x": [0, 0], "y": [0, 0]}
 CAMERA |= {"push": [1.0, 1.0]}
 BIG = (256, 144)
+# A mask as the planner passes it: the subject, cut out without a model.
+SUBJECT = {"subject": True, "key": None, "tolerance": 0.15, "softness": 0.1}
+SUBJECT |= {"model": None, "model_size": [256, 256], "invert": False}
 
 
 def registry() -> Registry:
@@ -320,9 +323,7 @@ def test_a_videos_subject_is_cut_out_of_every_frame(tmp_path: Path) -> None:
     height, width = pictures[0].shape[:2]
     path = tmp_path / "figure.mp4"
     write_video(pictures, path, 6, (width, height), FPS, preset="ultrafast", codec_args=LOSSLESS)
-    mask = {"subject": True, "key": None, "tolerance": 0.15, "softness": 0.1}
-    mask |= {"model": None, "model_size": [256, 256], "invert": False}
-    video = layer("video", trim=None, loop=False, mask=mask)
+    video = layer("video", trim=None, loop=False, mask=SUBJECT)
     params = shot(layer("color", color="#0000ff"), video, size=[width, height], duration=0.5)
     with ShotFrames(params, {"layer1": path}) as frames:
         for i in range(frames.count):
@@ -341,9 +342,7 @@ def test_a_cut_out_videos_depth_is_its_subject_not_its_box(tmp_path: Path) -> No
     height, width = pictures[0].shape[:2]
     path = tmp_path / "figure.mp4"
     write_video(pictures, path, 3, (width, height), FPS, preset="ultrafast", codec_args=LOSSLESS)
-    mask = {"subject": True, "key": None, "tolerance": 0.15, "softness": 0.1}
-    mask |= {"model": None, "model_size": [256, 256], "invert": False}
-    video = layer("video", trim=None, loop=True, mask=mask, depth=0.0)
+    video = layer("video", trim=None, loop=True, mask=SUBJECT, depth=0.0)
     inputs = {"layer0": texture(tmp_path / "wall.png", (width, height), 5), "layer1": path}
     params = shot(layer("image", depth=1.0), video, size=[width, height], duration=0.25)
     with ShotFrames(params, inputs) as frames:

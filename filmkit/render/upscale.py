@@ -236,7 +236,7 @@ def _load(path: str, stamp: tuple[int, int], device: str) -> Upscaler:
         )
     feat, growth = first.shape[0], grow.shape[0]
     blocks = len({k.split(".")[1] for k in state if k.startswith("body.")})
-    expected = _shapes(first.shape[1], feat, blocks, growth)
+    expected = rrdbnet_shapes(first.shape[1], feat, blocks, growth)
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
@@ -255,7 +255,7 @@ def _load(path: str, stamp: tuple[int, int], device: str) -> Upscaler:
     )
 
 
-def _shapes(inputs: int, feat: int, blocks: int, grow: int) -> dict[str, tuple[int, ...]]:
+def rrdbnet_shapes(inputs: int, feat: int, blocks: int, grow: int) -> dict[str, tuple[int, ...]]:
     """Every weight and bias of an RRDBNet of this size, and its shape."""
     convs = {"conv_first": (feat, inputs)}
     for i in range(blocks):

@@ -237,3 +237,13 @@ class Key(Strict):
         description="how the values get here from the key before: linear, in (start slow), "
         "out (end slow), in-out, hold (jump at this key)",
     )
+
+
+Upscale = Annotated[
+    str | None,
+    Field(
+        description="enlarge the picture once by an ESRGAN-class network: an RRDBNet weights "
+        "file (ESRGAN, Real-ESRGAN x4 or x2; check its licence, some are non-commercial). "
+        "Without it, pictures are scaled by Lanczos"
+    ),
+]

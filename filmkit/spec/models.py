@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from filmkit.spec.effects import Blend, Camera, Depth, Key, Mask, Retime, Style
+from filmkit.spec.effects import Blend, Camera, Depth, Key, Mask, Retime, Style, Upscale
 from filmkit.spec.types import Colour, Fraction, Ident, Seconds, Strict
 
 
@@ -178,12 +178,7 @@ class ImageLayer(LayerBase):
 
     image: str = Field(description="path relative to the project")
     mask: Mask | None = Field(default=None, description="subject, a key colour or a model")
-    upscale: str | None = Field(
-        default=None,
-        description="enlarge the picture once by an ESRGAN-class network: an RRDBNet weights "
-        "file (ESRGAN, Real-ESRGAN x4 or x2; check its licence, some are non-commercial). "
-        "Without it, pictures are scaled by Lanczos",
-    )
+    upscale: Upscale = None
 
 
 class VideoLayer(LayerBase):
@@ -202,12 +197,7 @@ class GeneratedLayer(LayerBase):
     generate: GeneratorRef
     prompt: str = ""
     mask: Mask | None = Field(default=None, description="subject, a key colour or a model")
-    upscale: str | None = Field(
-        default=None,
-        description="enlarge the picture once by an ESRGAN-class network: an RRDBNet weights "
-        "file (ESRGAN, Real-ESRGAN x4 or x2; check its licence, some are non-commercial). "
-        "Without it, pictures are scaled by Lanczos",
-    )
+    upscale: Upscale = None
 
 
 class FaceLayer(LayerBase):
