@@ -241,3 +241,14 @@ def statuses_and_meta(root: Path) -> dict[str, tuple[str, dict[str, Any]]]:
     Project(root, registry()).build()
     report = json.loads((root / "build" / "report.json").read_text())
     return {step["id"]: (step["status"], step.get("meta", {})) for step in report["steps"]}
+
+
+def test_a_retiming_networks_weights_are_an_input_of_its_shot(tmp_path: Path) -> None:
+    root = effects_film(
+        tmp_path, "      - video: clip.mp4\n        retime: {speed: 0.5, model: rife.pkl}\n"
+    )
+    (root / "clip.mp4").write_bytes(b"")
+    (root / "rife.pkl").write_bytes(b"weights")
+    plan = Project(root, registry()).plan()
+    inputs = {item.name: item.file for item in plan["shot:two/b"].inputs}
+    assert inputs["layer1.retime"] == "rife.pkl" and inputs["layer1"] == "clip.mp4"
