@@ -137,6 +137,7 @@ class Project:
         self.registry = registry or Registry.from_entry_points()
         self.store = ArtifactStore(self.root / STORE_DIR)
         self.lock_path = self.root / LOCK_FILE
+        self._parsed: ParsedFiles | None = None  # parses a load made, not saved yet
 
     # loading and planning --------------------------------------------------
 
@@ -148,11 +149,19 @@ class Project:
         except OSError:
             parsed = ParsedFiles()
         spec = load_spec(self.root, parsed=parsed)
-        # Only into a store a build made: reading a project leaves no trace in it.
-        if parsed.changed and self.store.root.is_dir():
-            with suppress(OSError):  # a read-only checkout parses every time
-                atomic_write_bytes(saved, parsed.dumps(), durable=False)
+        self._parsed = parsed if parsed.changed else None
+        self._keep_parses()
         return spec
+
+    def _keep_parses(self) -> None:
+        """Save the last load's new parses, into a store a build made (reading a project
+        leaves no trace in it; a film's first build saves them once its store exists)."""
+        if self._parsed is None or not self.store.root.is_dir():
+            return
+        with suppress(OSError):  # a read-only checkout parses every time
+            saved = self.store.root / "state" / PARSED_FILE
+            atomic_write_bytes(saved, self._parsed.dumps(), durable=False)
+        self._parsed = None
 
     def plan(
         self,
@@ -274,6 +283,7 @@ class Project:
             spec, wait=wait, on_wait=on_wait, remote=remote_config, frozen=frozen, events=events
         )
         with session as (context, log):
+            self._keep_parses()
             rules: dict[str, Any] = {
                 "spec": spec,
                 "remote": remote_config,

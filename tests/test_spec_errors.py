@@ -180,9 +180,10 @@ def test_a_changed_file_is_parsed_again_and_a_damaged_cache_is_ignored(tmp_path:
     assert load_spec(root, parsed=ParsedFiles.loads(b"\x80\x05junk")).film == spec.film
 
     # The facade keeps the parses in the store's state folder between runs, once a
-    # build has made the store.
+    # build has made the store: a film's first build saves them too.
     Project(root, fake_registry()).load()
     assert not (root / ".filmkit").exists()
-    (root / ".filmkit").mkdir()
-    Project(root, fake_registry()).load()
-    assert (root / ".filmkit" / "state" / PARSED_FILE).is_file()
+    Project(root, fake_registry()).build()
+    saved = ParsedFiles.loads((root / ".filmkit" / "state" / PARSED_FILE).read_bytes())
+    load_spec(root, parsed=saved)
+    assert not saved.changed  # the next build parses nothing
