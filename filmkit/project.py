@@ -51,6 +51,9 @@ REPORT_FILE = "build/report.json"
 # In the store's state folder: the YAML files parsed by the last load (spec/parsed.py).
 PARSED_FILE = "parsed-yaml.pickle"
 LAST_BUILD = "last-build.json"
+# The outputs and metadata of the actions the last build used, by action key: a
+# forecast reads this one file instead of one action record a step.
+USED_ACTIONS = "state/used-actions.json"
 FINISHED = ("ran", "cached", "restored")
 
 
@@ -212,6 +215,7 @@ class Project:
         """What ``build`` would do with each step, without running anything."""
         lock = read_lock(self.lock_path) if lock is None else lock
         previous = self._previous_keys() if previous is None else previous
+        used = self._used_actions()
         known: dict[str, dict[str, str] | None] = {}
         out = []
         for step in plan:
@@ -229,7 +233,9 @@ class Project:
                 else:
                     digests[item.name] = (known[item.step] or {})[item.output]  # type: ignore[index]
             key = step.key(digests)
-            action = reusable(self.store, key)
+            action = used.get(key)
+            if action is None or not self.store.outputs_valid(action):
+                action = reusable(self.store, key)
             if action is None:
                 known[step.id] = None
                 out.append(Forecast(step, "run", explain(step, entry, digests)))
@@ -605,10 +611,28 @@ class Project:
     def _remember_keys(
         self, full: Plan, previous: dict[str, str], records: dict[str, dict[str, Any]]
     ) -> None:
+        """Keep each step's key, and the outputs of the actions those keys name."""
         keys = {k: v for k, v in previous.items() if k in full}
         keys.update({step_id: record["key"] for step_id, record in _finished(records)})
         if keys != previous:
             atomic_write_text(self.store.root / LAST_BUILD, json.dumps(keys, indent=0))
+        used = self._used_actions()
+        kept = {key: used[key] for key in keys.values() if key in used}
+        for _, record in _finished(records):
+            kept[record["key"]] = {"outputs": record["outputs"], "meta": record["meta"]}
+        if kept != used:
+            text = json.dumps(kept, separators=(",", ":"))
+            atomic_write_text(self.store.root / USED_ACTIONS, text, durable=False)
+
+    def _used_actions(self) -> dict[str, dict[str, Any]]:
+        """What :data:`USED_ACTIONS` holds (nothing if it is missing or damaged)."""
+        try:
+            used = json.loads((self.store.root / USED_ACTIONS).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        if not isinstance(used, dict):
+            return {}
+        return {key: action for key, action in used.items() if _is_action(action)}
 
     def _update_lock(
         self,
@@ -763,6 +787,17 @@ def located(source_map: SourceMap) -> Iterator[None]:
         if errors:
             raise SpecErrors([source_map.located(e) for e in errors]) from None
         raise source_map.located(exc) from None
+
+
+def _is_action(action: Any) -> bool:
+    """Does ``action`` hold outputs (each a digest and a size) and metadata, as kept?"""
+    if not isinstance(action, dict) or not isinstance(action.get("meta"), dict):
+        return False
+    outputs = action.get("outputs")
+    return isinstance(outputs, dict) and all(
+        isinstance(out, dict) and isinstance(out.get("digest"), str) and "size" in out
+        for out in outputs.values()
+    )
 
 
 def _finished(records: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:

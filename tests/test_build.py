@@ -154,6 +154,27 @@ def test_corrupted_artifact_is_detected_and_rebuilt(tiny: Path) -> None:
     assert report["shot:two/b"]["status"] == "cached"
 
 
+def test_the_forecast_takes_the_last_builds_actions_without_reading_each_record(
+    tiny: Path,
+) -> None:
+    first = build(tiny)
+    # With every action record gone, the steps an edit does not reach are still found:
+    # the last build kept their outputs, which are intact in the store.
+    shutil.rmtree(tiny / ".filmkit" / "actions")
+    edit(tiny / "scenes" / "02.yaml", "Goodbye now.", "Goodbye, then.")
+    report = build(tiny)
+    for step_id in ("voice:one/a/1", "image:room", "shot:one/a"):
+        assert report[step_id]["status"] == "cached"
+        assert report[step_id]["key"] == first[step_id]["key"]
+    assert report["voice:two/b/1"]["status"] == "ran"
+    # A kept action whose output is gone from the store is not trusted.
+    lock = (tiny / "film.lock").read_text()
+    digest = lock.split("voice:one/a/1:")[1].split("audio: ")[1].split()[0]
+    (tiny / ".filmkit" / "objects" / digest[:2] / digest[2:]).unlink()
+    edit(tiny / "scenes" / "02.yaml", "Goodbye, then.", "Goodbye.")
+    assert build(tiny)["voice:one/a/1"]["status"] == "ran"
+
+
 def test_selected_steps_build_with_what_they_need(tiny: Path) -> None:
     report = build(tiny, patterns=["shot:two/b"])
     assert sorted(report) == ["image:room", "shot:two/b", "voice:two/b/1"]
