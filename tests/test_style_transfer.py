@@ -131,8 +131,12 @@ def test_stylised_colours_move_toward_the_style(trained: dict[str, Any]) -> None
 def test_bad_weights_and_arguments_are_reported(tmp_path: Path, trained: dict[str, Any]) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
-    with pytest.raises(GeneratorError, match="not a model/style file"):
+    with pytest.raises(GeneratorError, match="junk.pt: cannot read model/style weights"):
         Stylist([junk])
+    other = tmp_path / "other.pt"
+    torch.save({"format": "filmkit-char-lstm", "config": {}, "state_dict": {}}, other)
+    with pytest.raises(GeneratorError, match="other.pt: not model/style weights"):
+        Stylist([other])
     with pytest.raises(GeneratorError, match="strength"):
         Stylist([trained["a"]], strength=1.5)
     with pytest.raises(GeneratorError, match="no model/style weights"):

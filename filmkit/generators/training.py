@@ -1,5 +1,5 @@
-"""What the backends that train torch models share: seeds, the device, threads, an
-optimiser's step, and weights saved to the same bytes every time.
+"""What the backends that train or run torch models share: seeds, the device, threads, an
+optimiser's step, weights saved to the same bytes every time, and weights read back.
 
 torch is never imported here; each function takes the module from its caller,
 who imports it lazily.
@@ -76,3 +76,30 @@ def save_weights(torch: Any, path: Path, form: str, config: dict[str, Any], mode
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     Path(path).write_bytes(buffer.getvalue())
+
+
+def read_weights(torch: Any, path: Path | str, what: str) -> Any:
+    """What ``torch.load`` finds in ``path`` (tensors only, on the CPU). A missing,
+    truncated or foreign file is a GeneratorError naming it and ``what`` it should hold."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise GeneratorError(f"{path}: cannot read {what}: no such file") from None
+    except Exception:  # pickle, zip and torch's own errors alike: say which file
+        # torch's own message is long and suggests unsafe loading; it helps no one here.
+        raise GeneratorError(
+            f"{path}: cannot read {what}: torch cannot load it (not a weights file, or a "
+            "damaged one)"
+        ) from None
+
+
+def load_weights(torch: Any, path: Path | str, form: str, what: str) -> tuple[dict, Any]:
+    """The config and state dict :func:`save_weights` wrote in ``path`` as ``form``."""
+    payload = read_weights(torch, path, what)
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != form
+        or not isinstance(payload.get("config"), dict)
+    ):
+        raise GeneratorError(f"{path}: not {what} (a {form} file)")
+    return dict(payload["config"]), payload["state_dict"]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import GeneratorError
-from filmkit.generators.training import cpu_threads, pick_device
+from filmkit.generators.training import cpu_threads, pick_device, read_weights
 from filmkit.lazy import numpy as np
 
 VERSION = "4.6"
@@ -153,10 +153,7 @@ def _load(path: str, stamp: tuple[int, int], device: str, widths: tuple[int, ...
     import torch
 
     what = f"{path}: not RIFE {VERSION} IFNet weights"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated or foreign file: say which, not a pickle trace
-        raise GeneratorError(f"{what} (torch cannot load it: {error})") from None
+    state = read_weights(torch, path, f"RIFE {VERSION} IFNet weights")
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):

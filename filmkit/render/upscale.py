@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import GeneratorError
-from filmkit.generators.training import cpu_threads, pick_device
+from filmkit.generators.training import cpu_threads, pick_device, read_weights
 from filmkit.lazy import numpy as np
 
 EXPECTED = "an RRDBNet (ESRGAN / Real-ESRGAN) state dict with BasicSR key names"
@@ -208,12 +208,7 @@ def _load(path: str, stamp: tuple[int, int], device: str) -> Upscaler:
     """The network in ``path`` on ``device``; ``stamp`` (mtime, size) makes an edit load afresh."""
     import torch
 
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and torch's own errors alike
-        raise GeneratorError(
-            f"{path}: cannot read torch weights, expected {EXPECTED} ({error})"
-        ) from error
+    saved = read_weights(torch, path, f"torch weights ({EXPECTED})")
     if isinstance(saved, dict):
         saved = next((saved[k] for k in ("params_ema", "params") if k in saved), saved)
     if not isinstance(saved, dict) or not all(torch.is_tensor(v) for v in saved.values()):

@@ -39,6 +39,7 @@ from filmkit.generators.script.corpus import (
 from filmkit.generators.training import (
     cpu_threads,
     derive,
+    load_weights,
     optimise,
     pick_device,
     save_weights,
@@ -223,26 +224,14 @@ class _Sampler:
         self.torch = torch
         self.device = device
         self.params = params
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise GeneratorError(f"script/lstm: no model/lstm weights at {path}") from None
-        except Exception as exc:  # a truncated or foreign file: say which, not a pickle trace
-            raise GeneratorError(f"script/lstm: {path} is not a model/lstm file ({exc})") from None
-        if (
-            not isinstance(payload, dict)
-            or payload.get("format") != FORMAT
-            or not isinstance(payload.get("config"), dict)
-        ):
-            raise GeneratorError(f"script/lstm: {path} is not a model/lstm file")
-        self.config = payload["config"]
+        self.config, state = load_weights(torch, path, FORMAT, "model/lstm weights")
         self.vocab: str = self.config["vocab"]
         self.index = {ch: i for i, ch in enumerate(self.vocab)}
         if "\n" not in self.index:
             raise GeneratorError(f"script/lstm: {path} has no line break in its vocabulary")
         try:
             self.model = _network(torch, self.config)
-            self.model.load_state_dict(payload["state_dict"])
+            self.model.load_state_dict(state)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise GeneratorError(
                 f"script/lstm: {path} does not hold a whole model ({exc})"

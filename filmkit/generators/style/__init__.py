@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import GeneratorError
+from filmkit.generators.training import load_weights
 
 FORMAT = "filmkit-style-net"
 # The extractor: its seed, pyramid levels and filters per level. Fixed, so every model of a
@@ -126,18 +127,10 @@ def build_network(torch: Any, config: dict[str, Any]) -> Any:
 
 def load_network(torch: Any, path: Path) -> tuple[Any, dict[str, Any]]:
     """The network ``model/style`` saved at ``path`` (on the CPU, in eval mode), and its config."""
+    config, state = load_weights(torch, path, FORMAT, "model/style weights")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise GeneratorError(f"style: no model/style weights at {path}") from None
-    except Exception as exc:  # a truncated or foreign file: say which, not a pickle trace
-        raise GeneratorError(f"style: {path} is not a model/style file ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise GeneratorError(f"style: {path} is not a model/style file")
-    try:
-        config = dict(payload["config"])
         model = build_network(torch, config)
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise GeneratorError(f"style: {path} does not hold a whole model ({exc})") from None
     return model.eval(), config
