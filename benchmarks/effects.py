@@ -18,7 +18,7 @@ a film loads the user's files: a random network costs what a trained one does. R
 - depth (``render/depth.py``): ``focus_blur`` (an aperture of 20, six levels) and
   ``parallax`` (a 32 px sideways move; the same with a 5 % zoom);
 - masks (``render/masks.py``): ``chroma_key`` per frame, ``subject_mask`` (GrabCut) per
-  picture;
+  picture, and ``SubjectTracker`` per video frame after the first (a cut carried along);
 - compositing (``render/frames.py``): a shot of a background picture, a picture moved,
   scaled and turned by keys and a full-frame paper blended by ``multiply`` at opacity 0.85,
   through ``ShotFrames``; then the same shot without keys or blend (the paper's opacity
@@ -58,7 +58,7 @@ from filmkit.generators.style.fast import StyleParams
 from filmkit.generators.training import derive, save_weights
 from filmkit.render.depth import focus_blur, parallax
 from filmkit.render.frames import ShotFrames
-from filmkit.render.masks import chroma_key, subject_mask
+from filmkit.render.masks import SubjectTracker, chroma_key, subject_mask
 from filmkit.render.retime import Retimer, flows, interpolate
 from filmkit.render.rife import RifeInterpolator, build_ifnet
 from filmkit.render.steady import Steadier
@@ -450,6 +450,7 @@ def depth_rows(size: tuple[int, int], count: int) -> list[Row]:
 
 def mask_rows(size: tuple[int, int], count: int) -> list[Row]:
     screen, picture = green_screen(size, count + 1), portrait(size)
+    tracker = SubjectTracker()
     return [
         measure(
             "masks: chroma_key, per frame", "cpu", lambda _, i: chroma_key(screen[i], GREEN), count
@@ -458,6 +459,13 @@ def mask_rows(size: tuple[int, int], count: int) -> list[Row]:
             "masks: subject_mask (GrabCut), per picture",
             "cpu",
             lambda _, i: subject_mask(picture),
+            count,
+        ),
+        # The untimed first run cuts from scratch; the timed ones carry the cut along.
+        measure(
+            "masks: SubjectTracker, per following frame",
+            "cpu",
+            lambda _, i: tracker.mask(screen[i]),
             count,
         ),
     ]
