@@ -354,7 +354,7 @@ def _build(args: argparse.Namespace) -> int:
     from filmkit.progress import BuildProgress
 
     project = _project(args)
-    with BuildProgress() as progress:
+    with BuildProgress(reports=project.progress_reports) as progress:
         report = project.build(
             args.steps,
             jobs=max(1, args.jobs),
@@ -378,7 +378,7 @@ def _takes(args: argparse.Namespace) -> int:
     from filmkit.progress import BuildProgress
 
     project = _project(args)
-    with BuildProgress() as progress:
+    with BuildProgress(reports=project.progress_reports) as progress:
         takes = project.takes(args.script, events=progress)
     if args.json:
         rows = [

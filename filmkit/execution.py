@@ -22,7 +22,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -245,7 +245,7 @@ def _run(
     started: float,
 ) -> dict[str, Any]:
     """Produce the outputs, commit the action record, log the generation, share it."""
-    outputs, meta = _produce(step, context, store, digests)
+    outputs, meta = _produce(step, context, store, digests, key)
     seconds = time.perf_counter() - started
     action = {
         "step": step.id,
@@ -348,26 +348,60 @@ def close_remotes() -> None:
 
 
 def _produce(
-    step: Step, context: BuildContext, store: ArtifactStore, digests: dict[str, str]
+    step: Step, context: BuildContext, store: ArtifactStore, digests: dict[str, str], key: str
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Run the step's generator or renderer and store what it wrote."""
     work = store.work_dir()
+    report = ProgressFile(progress_path(store, step.id))
     try:
         inputs = _input_paths(step, context, store, digests)
         outputs = {name: work / f"{name}{suffix}" for name, suffix in step.outputs}
         if step.action.startswith("render/"):
             meta = _render(step, inputs, outputs)
         else:
-            meta = _generate(step, context, inputs, outputs)
+            meta = _generate(step, context, inputs, outputs, report, store.resume_dir(key))
         stored: dict[str, dict[str, Any]] = {}
         for name, path in outputs.items():
             if not path.is_file() or path.stat().st_size == 0:
                 raise GeneratorError(f"{step.id}: {step.action} wrote no {name!r} output")
             obj: StoredObject = store.put(path)
             stored[name] = {"digest": obj.digest, "size": obj.size}
+        # Committed: what an interrupted run kept to resume from is of no more use.
+        shutil.rmtree(store.resume_dir(key), ignore_errors=True)
         return stored, dict(meta or {})
     finally:
+        report.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def progress_path(store: ArtifactStore, step_id: str) -> Path:
+    """Where a running step reports how far it has got (read by the build's progress bar)."""
+    return record_path(store.progress, step_id)
+
+
+class ProgressFile:
+    """A generator's ``request.progress``: the fraction done, in a small file the build's
+    main process reads (a step may run in a worker process). Written at most twice a
+    second, atomically."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started = time.time()
+        self.written = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.written < self.INTERVAL and fraction < 1:
+            return
+        self.written = now
+        report = {"fraction": min(max(float(fraction), 0.0), 1.0), "started": self.started}
+        with suppress(OSError):  # progress is a courtesy; the step goes on without it
+            atomic_write_text(self.path, json.dumps(report), durable=False)
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _input_paths(
@@ -383,7 +417,12 @@ def _input_paths(
 
 
 def _generate(
-    step: Step, context: BuildContext, inputs: dict[str, Path], outputs: dict[str, Path]
+    step: Step,
+    context: BuildContext,
+    inputs: dict[str, Path],
+    outputs: dict[str, Path],
+    progress: ProgressFile,
+    scratch: Path,
 ) -> Any:
     backend = Registry(context.registry).get(step.action)
     request_fields = step.request_value()
@@ -399,6 +438,8 @@ def _generate(
         script=_brief(request_fields.get("script")),
         inputs=inputs,
         device=context.device,
+        progress=progress,
+        scratch=scratch,
     )
     return backend().generate(request)
 
@@ -442,6 +483,10 @@ def _render(step: Step, inputs: dict[str, Path], outputs: dict[str, Path]) -> An
         from filmkit.render.cut import cut_film
 
         return cut_film(step.params_value(), inputs, outputs["film"])
+    if step.kind == "talk":
+        from filmkit.render.faces import talking_frames
+
+        return talking_frames(inputs["image"], outputs)
     if step.kind == "upscale":
         from filmkit.render.upscale import upscale_picture
 

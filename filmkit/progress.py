@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,14 +11,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from filmkit.execution import record_path
 from filmkit.plan.steps import Step
 
 STATUS_STYLE = {
@@ -28,45 +33,109 @@ STATUS_STYLE = {
 }
 
 
-class BuildProgress:
-    """StepEvents for the CLI: a progress bar plus a log of the steps that did work."""
+class _Remaining(TimeRemainingColumn):
+    """Time left, for the bars of long steps (the build's own bar has none: its steps
+    take anything from a millisecond to an hour)."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.fields.get("eta") else Text("")
+
+
+class BuildProgress:
+    """StepEvents for the CLI: a bar for the build, one with a time estimate for each
+    running step that reports its progress (training, long renders), and a log of the
+    steps that did work.
+
+    ``reports`` is the folder where running steps write how far they have got
+    (:class:`filmkit.execution.ProgressFile`); it is read twice a second.
+    """
+
+    POLL = 0.5
+
+    def __init__(self, console: Console | None = None, reports: Path | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
+            _Remaining(),
             TextColumn("{task.fields[current]}", style="dim"),
             console=self.console,
             transient=True,
         )
         self.task: Any = None
+        self.total = 0
+        self.reports = reports
         self.running: dict[str, str] = {}
+        self.bars: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def __enter__(self) -> BuildProgress:
         self.progress.start()
-        self.task = self.progress.add_task("building", total=None, current="")
+        self.task = self.progress.add_task("building", total=None, current="", count="")
+        if self.reports is not None:
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
         self.progress.stop()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.POLL):
+            self.poll()
+
+    def poll(self) -> None:
+        """Show the progress each running step last reported."""
+        assert self.reports is not None
+        with self._lock:
+            running = dict(self.running)
+        for step_id, label in running.items():
+            try:
+                report = json.loads(record_path(self.reports, step_id).read_text("utf-8"))
+                fraction = float(report["fraction"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            with self._lock:
+                if step_id not in self.running:
+                    continue
+                bar = self.bars.get(step_id)
+                if bar is None:
+                    bar = self.progress.add_task(
+                        f"  {label}", total=1.0, current="", count="", eta=True
+                    )
+                    self.bars[step_id] = bar
+                self.progress.update(bar, completed=fraction, count=f"{fraction:.0%}")
+
+    def _done(self, step: Step) -> None:
+        with self._lock:
+            self.running.pop(step.id, None)
+            bar = self.bars.pop(step.id, None)
+            if bar is not None:
+                self.progress.remove_task(bar)
 
     def note(self, message: str) -> None:
         """Print a message above the bar."""
         self.progress.console.print(f"[yellow]{message}[/]")
 
     def planned(self, count: int) -> None:
-        self.progress.update(self.task, total=count, completed=0)
+        self.total = count
+        self.progress.update(self.task, total=count, completed=0, count=f"0/{count}")
 
     def started(self, step: Step) -> None:
-        self.running[step.id] = step.label or step.id
+        with self._lock:
+            self.running[step.id] = step.label or step.id
         self._refresh()
 
     def finished(self, step: Step, record: dict[str, Any]) -> None:
-        self.running.pop(step.id, None)
+        self._done(step)
         status = record.get("status", "ran")
         if status != "cached":
             style = STATUS_STYLE.get(status, "")
@@ -78,15 +147,18 @@ class BuildProgress:
         self._refresh()
 
     def failed(self, step: Step, message: str) -> None:
-        self.running.pop(step.id, None)
+        self._done(step)
         last = [line for line in message.splitlines() if line.strip()][-1:] or [""]
         self.progress.console.print(f"[red]  failed[/] {step.id}: {last[0]}")
         self.progress.advance(self.task)
         self._refresh()
 
     def _refresh(self) -> None:
-        current = ", ".join(list(self.running.values())[:2])
-        self.progress.update(self.task, current=current)
+        with self._lock:
+            current = ", ".join(list(self.running.values())[:2])
+        done = int(self.progress.tasks[0].completed) if self.progress.tasks else 0
+        count = f"{done}/{self.total}" if self.total else ""
+        self.progress.update(self.task, current=current, count=count)
 
     def summary(self, report: Any, root: Path) -> None:
         """The closing table: counts by status, time, outputs."""

@@ -142,6 +142,11 @@ class Project:
         self.lock_path = self.root / LOCK_FILE
         self._parsed: ParsedFiles | None = None  # parses a load made, not saved yet
 
+    @property
+    def progress_reports(self) -> Path:
+        """Where running steps report their progress (for a progress display)."""
+        return self.store.progress
+
     # loading and planning --------------------------------------------------
 
     def load(self) -> LoadedSpec:

@@ -16,6 +16,9 @@ Contract
   publishes the files atomically afterwards. It may return a small JSON-able
   dict of metadata (durations, token usage, timings) that is recorded with the
   result.
+* A long-running backend reports ``request.progress(fraction)`` now and then (the
+  build shows a bar with a time estimate) and keeps what lets it resume, such as a
+  training checkpoint, in ``request.scratch``.
 * Heavy imports (torch, onnxruntime, boto3, openai) happen inside
   ``generate`` so that planning stays fast.
 * A voice backend writes two outputs: ``audio`` (WAV) and ``timings`` (JSON:
@@ -36,8 +39,11 @@ Contract
   in ``trainer`` (a kind ``model`` backend). The planner makes a ``model:``
   step from the params the trainer's ``Params`` declares (so changing a
   sampling param never retrains) and hands its ``weights`` output to the
-  backend as ``request.inputs["model"]``. Params named in ``file_params`` are
-  project files (a corpus): they enter the action key by content digest.
+  backend as ``request.inputs["model"]`` (unless ``trains(params)`` says the
+  params already name weights). Params named in ``file_params`` are project
+  files (a corpus) or folders (photos): they enter the action key by content
+  digest. A trainer that names a ``dataset`` backend gets that step's
+  ``dataset`` output as ``request.inputs["dataset"]``.
 """
 
 from __future__ import annotations
@@ -115,6 +121,9 @@ class Request:
     inputs: Mapping[str, Path] = field(default_factory=dict)
     device: str = "cpu"
     progress: Callable[[float], None] = _ignore_progress
+    # A folder that outlives an interrupted run of this very step (same action key) and
+    # is removed once the step succeeds: trainers keep their checkpoints here.
+    scratch: Path | None = None
 
 
 class Generator(ABC):
@@ -133,8 +142,20 @@ class Generator(ABC):
     prices: ClassVar[Mapping[str, float]] = {}
     # Registry id of the ``model/...`` backend that trains what this one samples from.
     trainer: ClassVar[str | None] = None
-    # Params that name project files (read by content, so editing one reruns the step).
+    # Params that name project files or folders (read by content, so editing one reruns
+    # the step).
     file_params: ClassVar[tuple[str, ...]] = ()
+    # Registry id of the ``dataset/...`` backend whose ``dataset`` output a trainer
+    # (kind ``model``) learns from; the planner adds a ``dataset:`` step before it.
+    dataset: ClassVar[str | None] = None
+    # An image backend whose model has a latent space a `walk:` layer can move through.
+    walks: ClassVar[bool] = False
+
+    @classmethod
+    def trains(cls, params: BaseModel) -> bool:
+        """Does sampling with these params need the ``trainer``'s model? (A backend may
+        also take weights the user already has.)"""
+        return cls.trainer is not None
 
     @classmethod
     def id(cls) -> str:

@@ -31,6 +31,7 @@ RENDER_VERSIONS = {
     "render/reel": "1",
     "render/cut": "8",
     "render/upscale": "1",
+    "render/talk": "1",
 }
 RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shot": (("video", ".mp4"),),
@@ -48,6 +49,7 @@ RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "reel": (("video", ".mp4"),),
     "cut": (("film", ".mp4"),),
     "upscale": (("image", ".png"),),
+    "talk": (("mouth_open", ".png"), ("blink", ".png")),
 }
 
 
@@ -102,11 +104,10 @@ class StepBuilder:
             for name in backend.file_params
             if (value := getattr(params, name, None))
         ]
-        if backend.trainer is not None:
+        if backend.trainer is not None and backend.trains(params):
             # One model per named config (or per spec element for an inline one).
             owner = ref if isinstance(ref, str) else step_id.split(":")[1].split("/")[0]
-            model_id = f"model:{owner}"
-            model = self._model_step(model_id, backend.trainer, config, where, origin)
+            model = self._model_step(owner, backend.trainer, config, where, origin)
             if model is None:
                 return None
             inputs.append(Input("model", step=model.id, output="weights"))
@@ -131,13 +132,14 @@ class StepBuilder:
 
     def _model_step(
         self,
-        step_id: str,
+        owner: str,
         trainer_id: str,
         config: GeneratorConfig,
         where: SpecPath,
         origin: SpecPath,
     ) -> Step | None:
-        """The training step of a backend that samples from a model it trains first.
+        """The training step ``model:<owner>`` of a backend that samples from a model it
+        trains first (after a ``dataset:<owner>`` step, if the trainer learns from one).
 
         Only the params the trainer declares go into its key: changing how a
         model is sampled never retrains it.
@@ -145,30 +147,57 @@ class StepBuilder:
         trainer = self._backend(trainer_id, "model", (*where, "backend"))
         if trainer is None:
             return None
-        own = {k: v for k, v in config.params.items() if k in trainer.Params.model_fields}
-        params = self._params(trainer, own, trainer_id, where)
+        feed: tuple[Input, ...] = ()
+        if trainer.dataset is not None:
+            preparer = self._backend(trainer.dataset, "dataset", (*where, "backend"))
+            dataset = preparer and self._trainer_step(
+                f"dataset:{owner}", "dataset", preparer, config, where, origin
+            )
+            if dataset is None:
+                return None
+            feed = (Input("dataset", step=dataset.id, output="dataset"),)
+        return self._trainer_step(f"model:{owner}", "model", trainer, config, where, origin, feed)
+
+    def _trainer_step(
+        self,
+        step_id: str,
+        kind: str,
+        backend: type[Generator],
+        config: GeneratorConfig,
+        where: SpecPath,
+        origin: SpecPath,
+        feed: tuple[Input, ...] = (),
+    ) -> Step | None:
+        """A step of ``backend`` (a trainer, or what prepares its data) taking the params
+        of ``config`` it declares; its file params are file inputs, ``feed`` the rest."""
+        own = {k: v for k, v in config.params.items() if k in backend.Params.model_fields}
+        params = self._params(backend, own, backend.id(), where)
         if params is None:
             return None
-        inputs = tuple(
-            Input(name, file=str(value))
-            for name in trainer.file_params
-            if (value := getattr(params, name, None))
+        inputs = (
+            tuple(
+                Input(name, file=str(value))
+                for name in backend.file_params
+                if (value := getattr(params, name, None))
+            )
+            + feed
         )
         seed = config.seed if config.seed is not None else derive_seed(self.film.seed, step_id)
+        verb = "train" if kind == "model" else "gather"
         return self._add(
             Step(
                 id=step_id,
-                kind="model",
-                action=trainer_id,
-                version=trainer.version,
+                kind=kind,
+                action=backend.id(),
+                version=backend.version,
                 params=canonical_json(params.model_dump(mode="json")),
                 seed=seed,
                 request=canonical_json({}),
                 inputs=inputs,
-                outputs=tuple(trainer.outputs.items()),
+                outputs=tuple(backend.outputs.items()),
                 origin=origin,
-                label=f"train {step_id.removeprefix('model:')}",
-                deterministic=trainer.deterministic,
+                label=f"{verb} {step_id.split(':', 1)[1]}",
+                deterministic=backend.deterministic,
             )
         )
 

@@ -7,6 +7,7 @@ Layout::
                            read-only, mtime pinned to OBJECT_MTIME
       actions/ab/cdef….json  action key -> output digests, metadata, seconds
       tmp/                 work files of running steps (wiped at build start)
+      resume/<key>/        checkpoints of interrupted long steps (training), by action key
       stat/                cached digests of source files by (size, mtime, inode)
 
 Invariants:
@@ -21,6 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -55,6 +57,8 @@ class ArtifactStore:
         self.objects = self.root / "objects"
         self.actions = self.root / "actions"
         self.tmp = self.root / "tmp"
+        # Running steps' progress reports (see filmkit.execution.ProgressFile).
+        self.progress = self.tmp / "progress"
         self.stat = self.root / "stat"
 
     def ensure(self) -> None:
@@ -72,6 +76,11 @@ class ArtifactStore:
                     child.rmdir()
                 else:
                     child.unlink()
+
+    def resume_dir(self, key: str) -> Path:
+        """Where a step with action key ``key`` keeps what lets an interrupted run resume
+        (not created here; removed when the step commits)."""
+        return self.root / "resume" / key[:32]
 
     def work_dir(self) -> Path:
         """A fresh scratch directory for one step execution."""
@@ -148,7 +157,16 @@ class ArtifactStore:
     # source files ----------------------------------------------------------
 
     def digest_source(self, path: Path) -> str:
-        """Digest of a project file, cached by (size, mtime, inode)."""
+        """Digest of a project file, cached by (size, mtime, inode); of a folder (a
+        dataset's photos), the digest of its files' names and digests, hidden ones left out."""
+        if path.is_dir():
+            listing = [
+                f"{file.relative_to(path).as_posix()}\t{self.digest_source(file)}\n"
+                for file in sorted(path.rglob("*"))
+                if file.is_file()
+                and not any(part.startswith(".") for part in file.relative_to(path).parts)
+            ]
+            return hashlib.sha256("".join(listing).encode()).hexdigest()
         stamp, cache = self._stat_entry(path)
         try:
             cached = json.loads(cache.read_text(encoding="utf-8"))
