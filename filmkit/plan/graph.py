@@ -40,10 +40,12 @@ from filmkit.spec.models import (
     Film,
     GeneratedLayer,
     ImageLayer,
+    MorphLayer,
     Scene,
     Shot,
     TextLayer,
     VideoLayer,
+    WalkLayer,
     layer_kind,
 )
 
@@ -81,6 +83,7 @@ class _Compiler(SoundSteps, EffectSteps):
             for name, character in self.film.characters.items()
             if character.face is not None
         }
+        faces = self._talking(faces)
         fps = self.film.fps
         overlaps = [0] + [shot.transition.frames(fps) for _, shot in self.film.shots()[1:]] + [0]
         shots: list[Step | None] = []
@@ -121,6 +124,68 @@ class _Compiler(SoundSteps, EffectSteps):
                 path = output.parent / "stems" / scene.id / f"{name}.wav"
                 products.append((str(path), mix.id, name))
         return Plan(tuple(self.steps.values()), tuple(products), tuple(self.notes))
+
+    def _talking(self, faces: dict[str, Step | None]) -> dict[str, dict[str, Input] | None]:
+        """Each character's neutral, talking and blinking frames. A face backend that
+        paints only one picture (an image model, a GAN) gets a ``talk:`` step that makes
+        the other two from where it finds the eyes and mouth."""
+        frames: dict[str, dict[str, Input] | None] = {}
+        for name, face in faces.items():
+            if face is None:
+                frames[name] = None
+                continue
+            made = dict(face.outputs)
+            if all(frame in made for frame in FACE_FRAMES):
+                source = {frame: face for frame in FACE_FRAMES}
+            else:
+                talk = self._render_step(
+                    f"talk:{name}",
+                    "talk",
+                    {},
+                    [Input("image", step=face.id, output="image")],
+                    ("characters", name, "face"),
+                    f"talking face of {self.film.characters[name].name}",
+                )
+                source = {"image": face, "mouth_open": talk, "blink": talk}
+            frames[name] = {
+                frame: Input(frame, step=step.id, output=frame) for frame, step in source.items()
+            }
+        return frames
+
+    def _walk_inputs(self, layer: WalkLayer, place: str, path: SpecPath) -> dict | None:
+        """What a latent walk's layer needs: its generator's weights (trained here, or the
+        user's file) as input ``model``, and its sampling params."""
+        config = self._config(layer.walk)
+        where = ("generators", layer.walk) if isinstance(layer.walk, str) else (*path, "walk")
+        backend = self._backend(config.backend, "image", where)
+        params = backend and self._params(backend, config.params, config.backend, where)
+        if backend is None or params is None:
+            return None
+        if not backend.walks:
+            walkers = [i for i in self.registry.ids() if getattr(self.registry.get(i), "walks", 0)]
+            self._error(
+                SpecError(
+                    f"{config.backend} has no latent space to walk through",
+                    hint=f"walk a generator that has one: {', '.join(walkers) or 'image/gan'}",
+                    path=(*path, "walk"),
+                )
+            )
+            return None
+        if backend.trainer is not None and backend.trains(params):
+            owner = layer.walk if isinstance(layer.walk, str) else place
+            model = self._model_step(owner, backend.trainer, config, where, path)
+            if model is None:
+                return None
+            weights = Input("model", step=model.id, output="weights")
+        else:
+            weights = Input("model", file=str(getattr(params, "weights", "")))
+        seed = (
+            layer.seed if layer.seed is not None else derive_seed(self.film.seed, "walk:" + place)
+        )
+        return {
+            "input": weights,
+            "params": {"seed": seed, "truncation": getattr(params, "truncation", 1.0)},
+        }
 
     def _face_side(self) -> int:
         return max(256, self.film.size[1] // 2 * 2)
@@ -173,7 +238,7 @@ class _Compiler(SoundSteps, EffectSteps):
         shot: Shot,
         origin: SpecPath,
         lines: list[Step | None],
-        faces: dict[str, Step | None],
+        faces: dict[str, dict[str, Input] | None],
         overlap: tuple[int, int],
     ) -> Step | None:
         """A shot's picture: the frames it has alone, and apart the frames it shares
@@ -203,10 +268,20 @@ class _Compiler(SoundSteps, EffectSteps):
             elif isinstance(layer, TextLayer) and layer.font:
                 inputs.append(Input(f"layer{k}.font", file=layer.font))
             elif isinstance(layer, FaceLayer):
-                face = faces.get(layer.character)
-                if face is not None:
-                    for frame in FACE_FRAMES:
-                        inputs.append(Input(f"layer{k}.{frame}", step=face.id, output=frame))
+                for frame, item in (faces.get(layer.character) or {}).items():
+                    inputs.append(replace(item, name=f"layer{k}.{frame}"))
+            elif isinstance(layer, WalkLayer):
+                walk = self._walk_inputs(layer, f"{name}/{k + 1}", layer_path)
+                if walk is not None:
+                    inputs.append(replace(walk["input"], name=f"layer{k}.model"))
+                    layers[-1].update(walk["params"])
+            elif isinstance(layer, MorphLayer):
+                for end, source in zip(("from", "to"), layer.morph, strict=True):
+                    face = faces.get(source)
+                    if source not in self.film.characters:
+                        inputs.append(Input(f"layer{k}.{end}", file=source))
+                    elif face is not None:
+                        inputs.append(replace(face["image"], name=f"layer{k}.{end}"))
             inputs += self._effect_inputs(layer, k, image, layer_path)
         for k, voice in enumerate(lines):
             if voice is not None:

@@ -33,6 +33,7 @@ from PIL import Image
 
 from filmkit.media import wav_duration
 from filmkit.render.effects import FAR, CameraMoves, ShotStyle, depth_picture, depth_twin, masked
+from filmkit.render.faces import morph_pictures, walk_pictures
 from filmkit.render.footage import video_layer
 from filmkit.render.keyed import Keyed, keyed_pictures, keyed_video
 from filmkit.render.layers import BLENDS, Layer, Moving, Still, Video, resized, scaled
@@ -207,15 +208,20 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
     if kind in ("image", "generate"):
         return _picture([inputs[f"layer{k}"]], None, layer, scene, shown, k)
     if kind == "character":
-        spoken = [
-            (scene.offsets[i], inputs[f"line{i}"])
-            for i, line in enumerate(scene.params["lines"])
-            if line["who"] == layer["character"]
-        ]
+        spoken = _spoken(scene, layer["character"])
         who, fps, local = layer["character"], scene.params["fps"], scene.times - layer["start"]
         picks = face_frames(spoken, fps, scene.duration, who, local)
         paths = [inputs[f"layer{k}.{name}"] for name in FACE_FRAMES]
         return _picture(paths, picks, layer, scene, shown, k)
+    if kind == "walk":
+        fps = scene.params["fps"]
+        model = inputs[f"layer{k}.model"]
+        faces = walk_pictures(layer, model, scene.times, scene.duration, fps, _spoken(scene))
+        return _pictures(*faces, layer, scene, shown, k)
+    if kind == "morph":
+        ends = (inputs[f"layer{k}.from"], inputs[f"layer{k}.to"])
+        stages = morph_pictures(layer, ends, scene.times, scene.duration)
+        return _pictures(*stages, layer, scene, shown, k)
     if kind == "text":
         size = max(8, round(layer["size"] * scene.frame[1] / 720 * layer["scale"]))
         font = inputs.get(f"layer{k}.font") or default_font()
@@ -240,6 +246,16 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
             video = keyed_video(video, layer, scene.times, shown)
         return _with_plane(video, layer)
     raise ValueError(f"unknown layer kind {kind!r}")
+
+
+def _spoken(scene: _Scene, who: str | None = None) -> list[tuple[float, Path]]:
+    """When (seconds into the shot) and from which WAV file ``who`` (default: anyone) speaks."""
+    lines = scene.params["lines"]
+    return [
+        (scene.offsets[i], scene.inputs[f"line{i}"])
+        for i, line in enumerate(lines)
+        if who is None or line["who"] == who
+    ]
 
 
 def _with_plane(made: Layer, layer: dict[str, Any]) -> Layer:
@@ -275,6 +291,19 @@ def _picture(
     for path in paths:
         with Image.open(path) as image:
             pictures.append(image.convert("RGBA"))
+    return _pictures(pictures, picks, layer, scene, shown, k)
+
+
+def _pictures(
+    pictures: list[Image.Image],
+    picks: np.ndarray | None,
+    layer: dict[str, Any],
+    scene: _Scene,
+    shown: np.ndarray,
+    k: int,
+) -> Layer:
+    """What :func:`_picture` makes, from pictures already at hand."""
+    pictures = [p if p.mode == "RGBA" else p.convert("RGBA") for p in pictures]
     if layer.get("mask"):
         model = scene.inputs.get(f"layer{k}.mask")
         pictures = [masked(p, layer["mask"], model) for p in pictures]

@@ -122,16 +122,14 @@ def ken_burns(move: dict[str, Any], progress: np.ndarray, source: tuple[int, int
     return np.stack([left, top, w, h], axis=1)
 
 
-def face_frames(
-    spoken: list[tuple[float, Path]], fps: int, duration: float, who: str, times: np.ndarray
-) -> np.ndarray:
-    """Per frame time: 1 (mouth open) on loud speech, 2 (blink) now and then, else 0.
+def speech_level(spoken: list[tuple[float, Path]], fps: int, duration: float) -> np.ndarray:
+    """How loud speech is on each frame of a shot (0 silent, 1 at a line's loud
+    syllables): the RMS of each frame's audio over the line's 95th percentile.
 
-    ``spoken`` is when (seconds into the shot) and from which WAV file the
-    character speaks; blinks fall at the same times in every shot.
+    ``spoken`` is when (seconds into the shot) and from which WAV file lines are
+    spoken; the array has one value per frame up to ``duration`` and one more.
     """
-    frames = math.ceil(duration * fps) + 1
-    talking = np.zeros(frames, dtype=bool)
+    level = np.zeros(math.ceil(duration * fps) + 1)
     for offset, path in spoken:
         audio, rate = read_wav(path)
         mono = audio.mean(axis=1)
@@ -142,10 +140,22 @@ def face_frames(
         bounds = (np.arange(count + 1) * hop).astype(int)
         energy = np.concatenate([[0.0], np.cumsum(mono.astype(np.float64) ** 2)])
         rms = np.sqrt((energy[bounds[1:]] - energy[bounds[:-1]]) / np.diff(bounds))
-        level = rms / (np.percentile(rms, 95) + 1e-9)
         first = round(offset * fps)
-        span = talking[first : first + count]
-        span |= (level > TALK_THRESHOLD)[: len(span)]
+        span = level[first : first + count]
+        np.maximum(span, (rms / (np.percentile(rms, 95) + 1e-9))[: len(span)], out=span)
+    return level
+
+
+def face_frames(
+    spoken: list[tuple[float, Path]], fps: int, duration: float, who: str, times: np.ndarray
+) -> np.ndarray:
+    """Per frame time: 1 (mouth open) on loud speech, 2 (blink) now and then, else 0.
+
+    ``spoken`` is when (seconds into the shot) and from which WAV file the
+    character speaks; blinks fall at the same times in every shot.
+    """
+    frames = math.ceil(duration * fps) + 1
+    talking = speech_level(spoken, fps, duration) > TALK_THRESHOLD
     seed = int(hashlib.sha256(who.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
     blinks = np.cumsum(rng.uniform(2.5, 5.0, size=int(duration / 2.5) + 2))

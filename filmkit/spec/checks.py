@@ -16,11 +16,13 @@ from filmkit.spec.models import (
     GeneratorRef,
     ImageLayer,
     Look,
+    MorphLayer,
     MusicCue,
     ScriptLines,
     Sound,
     TextLayer,
     VideoLayer,
+    WalkLayer,
 )
 from filmkit.spec.sourcemap import SpecPath
 
@@ -164,6 +166,11 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
             )
     elif isinstance(layer, GeneratedLayer):
         yield from _check_ref(film, layer.generate, (*path, "generate"))
+    elif isinstance(layer, WalkLayer):
+        yield from _check_ref(film, layer.walk, (*path, "walk"))
+    elif isinstance(layer, MorphLayer):
+        for n, name in enumerate(layer.morph):
+            yield from _check_face(film, root, name, (*path, "morph", n))
     elif isinstance(layer, ImageLayer | VideoLayer | TextLayer):
         key = {ImageLayer: "image", VideoLayer: "video", TextLayer: "font"}[type(layer)]
         yield from _check_file(root, getattr(layer, key), (*path, key))
@@ -192,6 +199,24 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
                 "{model: depth.onnx}",
                 path=(*path, "depth"),
             )
+
+
+def _check_face(film: Film, root: Path, name: str, path: SpecPath) -> Iterator[SpecError]:
+    """One end of a morph: a character with a face, or a picture in the project."""
+    character = film.characters.get(name)
+    if character is not None and character.face is None:
+        yield SpecError(
+            f"character {name!r} has no face to morph",
+            hint=f"add `face:` to characters.{name} in film.yaml",
+            path=path,
+        )
+    elif character is None and not (root / name).is_file():
+        known = ", ".join(c for c, v in film.characters.items() if v.face is not None)
+        yield SpecError(
+            f"{name!r} is neither a character with a face nor a picture file",
+            hint=f"name a character ({known}) or a picture, e.g. assets/portrait.png",
+            path=path,
+        )
 
 
 def _check_keys(layer: object, path: SpecPath) -> Iterator[SpecError]:

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from filmkit.spec.effects import Blend, Camera, Depth, Key, Mask, Retime, Style, Upscale
+from filmkit.spec.effects import EASES, Blend, Camera, Depth, Key, Mask, Retime, Style, Upscale
 from filmkit.spec.types import Colour, Fraction, Ident, Seconds, Strict
 
 
@@ -210,6 +210,73 @@ class FaceLayer(LayerBase):
     anchor: tuple[float, float] = (0.5, 1.0)
 
 
+class Stop(Strict):
+    """A face a latent walk passes through: the latent of ``seed``, reached at ``at``."""
+
+    at: Seconds = Field(description="seconds into the shot")
+    seed: int = Field(description="which face: the generator's latent for this seed")
+    hold: Seconds = Field(default=0.0, description="seconds to stay on this face")
+
+
+class WalkLayer(LayerBase):
+    """A face drifting through the latent space of a generator filmkit trained (or the
+    user's weights): a seeded walk, a path through chosen faces, or a loop."""
+
+    walk: GeneratorRef = Field(description="a generator with latents: image/gan")
+    fit: Literal["cover", "contain", "height"] = "height"
+    seed: int | None = Field(default=None, description="where a free walk starts and goes")
+    speed: Annotated[float, Field(gt=0, le=10)] = Field(
+        default=0.3, description="new faces per second on a free walk"
+    )
+    loop: Seconds | None = Field(
+        default=None, description="seconds after which a free walk returns to where it began"
+    )
+    stops: list[Stop] | None = Field(
+        default=None,
+        description="faces to pass through, in time order (a latent interpolation between them)",
+    )
+    follow: Literal["none", "voice"] = Field(
+        default="none", description="voice: a free walk hurries while someone in the shot speaks"
+    )
+
+    @field_validator("stops")
+    @classmethod
+    def _stops_in_order(cls, value: list[Stop] | None) -> list[Stop] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("give at least one stop, or leave `stops:` out")
+            times = [stop.at for stop in value]
+            if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+                raise ValueError(f"stops must come in time order, each later: at {times}")
+        return value
+
+
+class MorphLayer(LayerBase):
+    """One face turning into another: matching points found on both faces, the picture
+    warped along them, and dissolved."""
+
+    morph: tuple[str, str] = Field(
+        description="from and to: each a character (its face) or a picture file"
+    )
+    fit: Literal["cover", "contain", "height"] = "height"
+    scale: float = Field(default=0.85, gt=0)
+    position: tuple[float, float] = (0.5, 1.0)
+    anchor: tuple[float, float] = (0.5, 1.0)
+    between: tuple[Seconds, Seconds] | None = Field(
+        default=None, description="when the change starts and ends, seconds into the shot"
+    )
+    ease: Literal[EASES] = Field(  # type: ignore[valid-type]
+        default="in-out", description="how the change goes: linear, in, out, in-out"
+    )
+
+    @field_validator("between")
+    @classmethod
+    def _forward(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[1] <= value[0]:
+            raise ValueError(f"the change must end after it starts: {list(value)}")
+        return value
+
+
 class TextLayer(LayerBase):
     """Title text."""
 
@@ -221,7 +288,7 @@ class TextLayer(LayerBase):
 
 
 # Checked in this order: a text layer also has a `color`, so `text` decides first.
-_LAYER_KEYS = ("text", "character", "generate", "video", "image", "color")
+_LAYER_KEYS = ("text", "character", "generate", "walk", "morph", "video", "image", "color")
 
 
 def layer_kind(data: Any) -> str | None:
@@ -237,6 +304,8 @@ Layer = Annotated[
     | Annotated[VideoLayer, Tag("video")]
     | Annotated[GeneratedLayer, Tag("generate")]
     | Annotated[FaceLayer, Tag("character")]
+    | Annotated[WalkLayer, Tag("walk")]
+    | Annotated[MorphLayer, Tag("morph")]
     | Annotated[TextLayer, Tag("text")],
     Discriminator(
         layer_kind,
