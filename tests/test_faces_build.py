@@ -142,6 +142,14 @@ def test_two_spec_entries_make_a_dataset_a_trained_generator_and_a_walk(
         assert data["faces"].shape == (6, 32, 32, 3)
     with Image.open(_object(project, "model:regulars", "samples")) as samples:
         assert samples.size[0] == samples.size[1] >= 8 * 32
+    # What it trained is published, to look at or to take elsewhere.
+    published = root / "build" / "models" / "regulars"
+    assert sorted(p.name for p in published.iterdir()) == [
+        "dataset.npz",
+        "samples.png",
+        "sheet.png",
+        "weights.pt",
+    ]
     frames = read_video_frames(root / "build" / "film.mp4")
     fps = 12
     start = len(frames) - 2 * fps  # the faces shot is the last two seconds

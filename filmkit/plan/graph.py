@@ -123,6 +123,14 @@ class _Compiler(SoundSteps, EffectSteps):
             for name in STEMS:
                 path = output.parent / "stems" / scene.id / f"{name}.wav"
                 products.append((str(path), mix.id, name))
+        # What named generators trained, and the photos they learned from, to look at or
+        # take elsewhere: build/models/<generator>/.
+        for step in list(self.steps.values()):
+            kind, _, owner = step.id.partition(":")
+            if kind in ("model", "dataset") and owner in self.film.generators:
+                for name, suffix in step.outputs:
+                    path = output.parent / "models" / owner / f"{name}{suffix}"
+                    products.append((str(path), step.id, name))
         return Plan(tuple(self.steps.values()), tuple(products), tuple(self.notes))
 
     def _talking(self, faces: dict[str, Step | None]) -> dict[str, dict[str, Input] | None]:

@@ -5,7 +5,9 @@ and videos with a ``move`` get a Ken Burns crop that eases from the first
 zoom/centre to the second, and layers with ``keys`` move, scale, turn and
 fade by keyframes (:mod:`~filmkit.render.keyed`); a layer's ``blend`` mixes
 it with those below; faces switch between their neutral, talking and blinking
-frames following the character's own voice in this shot. A layer is drawn
+frames following the character's own voice in this shot; latent walks and
+morphs are sequences of pictures (:mod:`~filmkit.render.faces`), one shown per
+frame. A layer is drawn
 from ``start`` to ``end`` (default: the shot's end), its ``opacity`` times
 its fades scaling its alpha over the layers below; subtitles go on top.
 
