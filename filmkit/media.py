@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import wave
+from collections.abc import Iterator
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,60 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def video_info(path: Path) -> tuple[int, int, float]:
+    """Width and height of a video's frames as ffmpeg decodes them (rotation applied), and
+    its duration in seconds (0 if ffmpeg does not say)."""
+    import io
+    import re
+
+    from PIL import Image
+
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    cmd += ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    said = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0 or not proc.stdout:
+        tail = said.strip()[-1000:] or "no video frames"
+        raise MediaError(f"cannot read the video {path.name}: {tail}")
+    with Image.open(io.BytesIO(proc.stdout)) as first:
+        width, height = first.size
+    found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", said)
+    seconds = 0.0
+    if found:
+        h, m, sec = found.groups()
+        seconds = int(h) * 3600 + int(m) * 60 + float(sec)
+    return width, height, seconds
+
+
+def sampled_frames(path: Path, rate: float, size: tuple[int, int]) -> Iterator[np.ndarray | None]:
+    """A video's frames, ``rate`` a second (ffmpeg's fps filter picks the nearest), as RGB
+    arrays of ``size`` (what :func:`video_info` says); None for a frame cut short at the end."""
+    width, height = size
+    frame = width * height * 3
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path)]
+    cmd += ["-vf", f"fps=fps={rate!r}:round=near", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
+        assert proc.stdout is not None
+        try:
+            k = 0
+            while data := proc.stdout.read(frame):
+                if len(data) < frame:
+                    yield None
+                    break
+                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+                k += 1
+            if proc.wait() != 0 and k == 0:
+                log.seek(0)
+                said = log.read().decode(errors="replace").strip()[-1000:]
+                raise MediaError(f"cannot read the video {path.name}: {said}")
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
 
 def run_ffmpeg(args: list[str], stdin: bytes | None = None) -> None:

@@ -163,3 +163,21 @@ def test_photos_and_weights_are_one_or_the_other(faces: Path) -> None:
     )
     (error,) = _errors(faces)
     assert "image/gan" in error.message and "weights" in error.message
+
+
+def test_a_driven_face_reads_its_video_and_takes_no_keys(faces: Path) -> None:
+    (faces / "me.mp4").write_bytes(b"not read while planning")
+    (faces / "wav2lip.pth").write_bytes(b"not read while planning")
+    scene = SCENE.replace(
+        "      - character: ada\n",
+        "      - character: ada\n        drive: {video: me.mp4, motion: 0.5}\n"
+        "        lipsync: wav2lip.pth\n",
+    )
+    (faces / "scenes" / "01.yaml").write_text(scene)
+    plan = Project(faces, registry()).plan()
+    files = {i.name: i.file for i in plan["shot:one/a"].inputs if i.file}
+    assert files == {"layer1.drive": "me.mp4", "layer1.lipsync": "wav2lip.pth"}
+    keyed = scene.replace("motion: 0.5}\n", "motion: 0.5}\n        keys: [{at: 0, scale: 1}]\n")
+    (faces / "scenes" / "01.yaml").write_text(keyed)
+    (error,) = _errors(faces)
+    assert "takes no `keys:` or `move:`" in error.message and error.location is not None

@@ -52,7 +52,7 @@ from filmkit.spec.models import (
 FACE_FRAMES = ("image", "mouth_open", "blink")
 # A layer's optional effects (see filmkit.spec.effects), left out of its params while
 # unused (None, or the normal blend) so that shots made before they existed keep their keys.
-EFFECTS = ("depth", "mask", "retime", "keys", "blend", "upscale")
+EFFECTS = ("depth", "mask", "retime", "keys", "blend", "upscale", "drive", "lipsync")
 # Layer kinds whose picture a styled shot's networks train on.
 PICTURES = ("image", "generate")
 # Segments (shots and crossfades) joined into one reel at most; a scene with more
@@ -278,6 +278,12 @@ class _Compiler(SoundSteps, EffectSteps):
             elif isinstance(layer, FaceLayer):
                 for frame, item in (faces.get(layer.character) or {}).items():
                     inputs.append(replace(item, name=f"layer{k}.{frame}"))
+                if layer.drive is not None:
+                    inputs.append(Input(f"layer{k}.drive", file=layer.drive.video))
+                    if layer.drive.model is not None:
+                        inputs.append(Input(f"layer{k}.drive_model", file=layer.drive.model))
+                if layer.lipsync is not None:
+                    inputs.append(Input(f"layer{k}.lipsync", file=layer.lipsync))
             elif isinstance(layer, WalkLayer):
                 walk = self._walk_inputs(layer, f"{name}/{k + 1}", layer_path)
                 if walk is not None:

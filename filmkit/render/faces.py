@@ -29,9 +29,13 @@ from filmkit.render.layout import EASINGS, speech_level
 
 # Distinct stages a morph is drawn at, at most: finer than a frame at 24 fps over 4 s.
 MORPH_STAGES = 120
+# Frames louder than this (of a line's loud syllables) are redrawn by Wav2Lip.
+LIPSYNC_LEVEL = 0.05
 
 
-def _face(picture: np.ndarray, what: str) -> Any:
+def face_of(picture: np.ndarray, what: str) -> Any:
+    """The face :func:`~filmkit.generators.image.landmarks.detect` finds in ``picture``;
+    a BuildError naming ``what`` when there is none."""
     from filmkit.generators.image.landmarks import detect
 
     face = detect(picture)
@@ -49,7 +53,7 @@ def talking_frames(image: Path, outputs: dict[str, Path]) -> dict[str, Any]:
 
     with Image.open(image) as opened:
         picture = np.asarray(opened.convert("RGBA"))
-    face = _face(picture, "the portrait")
+    face = face_of(picture, "the portrait")
     mouth_open, blink = talk_frames(
         picture, face.left_eye, face.right_eye, face.mouth, face.mouth_width
     )
@@ -115,8 +119,8 @@ def morph_pictures(
     if last.size != first.size:
         last = last.resize(first.size, Image.Resampling.LANCZOS)
     a, b = np.asarray(first), np.asarray(last)
-    face_a = _face(a, f"{layer['morph'][0]} (the morph's first face)")
-    face_b = _face(b, f"{layer['morph'][1]} (the morph's second face)")
+    face_a = face_of(a, f"{layer['morph'][0]} (the morph's first face)")
+    face_b = face_of(b, f"{layer['morph'][1]} (the morph's second face)")
     start, end = layer.get("between") or (layer["start"], layer.get("end") or duration)
     progress = np.clip((times - start) / max(end - start, 1e-6), 0.0, 1.0)
     alpha = EASINGS[layer.get("ease", "in-out")](progress)
@@ -125,3 +129,94 @@ def morph_pictures(
     morpher = Morpher(a, face_a.points(), b, face_b.points())
     frames = [Image.fromarray(morpher.frame(stage / MORPH_STAGES)) for stage in distinct]
     return frames, picks.reshape(-1).astype(np.int64)
+
+
+def lipsynced(
+    pictures: list[Image.Image],
+    picks: np.ndarray,
+    weights: Path,
+    spoken: list[tuple[float, Path]],
+    duration: float,
+    fps: int,
+    animated: bool = False,
+) -> tuple[list[Image.Image], np.ndarray]:
+    """The character's pictures with, for every frame where it speaks, the mouth redrawn
+    by Wav2Lip from its own lines (the user's weights): on the neutral face, or on each
+    frame's own picture when the face is ``animated`` (driven by a motion model)."""
+    import torch
+
+    from filmkit.generators.training import cpu_threads, pick_device
+    from filmkit.render.wav2lip import LipSync, load_wav2lip, mel_chunks, mel_spectrogram
+
+    speaking = np.flatnonzero(speech_level(spoken, fps, duration)[: len(picks)] > LIPSYNC_LEVEL)
+    if not len(speaking):
+        return pictures, picks
+    rate = 16000
+    chunks = mel_chunks(mel_spectrogram(_track(spoken, duration, rate), rate), fps, len(picks))
+    bases = picks[speaking] if animated else np.zeros(len(speaking), np.int64)
+    device = pick_device(torch, "auto")
+    drawn: dict[int, np.ndarray] = {}
+    with cpu_threads(torch, device):
+        syncer = LipSync(torch, load_wav2lip(torch, weights, device), device)
+        for base in np.unique(bases):
+            frames = speaking[bases == base]
+            portrait = np.asarray(pictures[int(base)])
+            box = tuple(int(round(v)) for v in face_of(portrait, "the face to lip-sync").box)
+            for i, pixels in zip(frames, syncer.frames(portrait, box, chunks[frames]), strict=True):
+                drawn[int(i)] = pixels
+    picks = picks.copy()
+    picks[speaking] = len(pictures) + np.arange(len(speaking))
+    return [*pictures, *(Image.fromarray(drawn[int(i)]) for i in speaking)], picks
+
+
+def _track(spoken: list[tuple[float, Path]], duration: float, rate: int) -> np.ndarray:
+    """The lines, mono at ``rate``, each at its time in a track as long as the shot."""
+    from scipy.signal import resample_poly
+
+    from filmkit.media import read_wav
+
+    track = np.zeros(int((duration + 1) * rate), np.float32)
+    for offset, path in spoken:
+        audio, source_rate = read_wav(path)
+        mono = audio.mean(axis=1)
+        if source_rate != rate:
+            mono = resample_poly(mono, rate, source_rate).astype(np.float32)
+        start = round(offset * rate)
+        piece = mono[: max(len(track) - start, 0)]
+        track[start : start + len(piece)] += piece
+    return track
+
+
+def animated_pictures(
+    portrait: Image.Image, video: Path, weights: Path, count: int, fps: int, size: int = 256
+) -> tuple[list[Image.Image], np.ndarray]:
+    """The portrait redrawn by a First Order Motion Model (the user's weights) with the
+    expressions and head motion of the face in ``video``, one picture per frame."""
+    import torch
+
+    from filmkit.generators.training import cpu_threads, pick_device
+    from filmkit.media import sampled_frames, video_info
+    from filmkit.render.fomm import Animator, load_fomm
+
+    width, height, _ = video_info(video)
+    driving = []
+    for pixels in sampled_frames(video, fps, (width, height)):
+        if pixels is None or len(driving) == count:
+            break
+        driving.append(pixels)
+    if not driving:
+        raise BuildError(f"{video.name} has no frames to drive the face with")
+    rgba = np.asarray(portrait.convert("RGBA"))
+    alpha = rgba[..., 3:].astype(np.float32) / 255
+    # The model sees the face on grey; its silhouette is the portrait's own.
+    flat = (rgba[..., :3] * alpha + 128 * (1 - alpha)).astype(np.uint8)
+    device = pick_device(torch, "auto")
+    with cpu_threads(torch, device):
+        kp_detector, generator = load_fomm(torch, weights, device)[:2]
+        frames = Animator(torch, kp_detector, generator, device).animate(flat, driving)
+    pictures = []
+    for frame in frames:
+        shown = Image.fromarray(frame).resize(portrait.size, Image.Resampling.LANCZOS)
+        pictures.append(Image.fromarray(np.dstack([np.asarray(shown), rgba[..., 3]])))
+    picks = np.minimum(np.arange(count), len(pictures) - 1)
+    return pictures, picks

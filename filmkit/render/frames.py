@@ -34,8 +34,15 @@ import numpy as np
 from PIL import Image
 
 from filmkit.media import wav_duration
+from filmkit.render.drive import driven_keys, head_poses
 from filmkit.render.effects import FAR, CameraMoves, ShotStyle, depth_picture, depth_twin, masked
-from filmkit.render.faces import morph_pictures, walk_pictures
+from filmkit.render.faces import (
+    animated_pictures,
+    face_of,
+    lipsynced,
+    morph_pictures,
+    walk_pictures,
+)
 from filmkit.render.footage import video_layer
 from filmkit.render.keyed import Keyed, keyed_pictures, keyed_video
 from filmkit.render.layers import BLENDS, Layer, Moving, Still, Video, resized, scaled
@@ -214,6 +221,8 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
         who, fps, local = layer["character"], scene.params["fps"], scene.times - layer["start"]
         picks = face_frames(spoken, fps, scene.duration, who, local)
         paths = [inputs[f"layer{k}.{name}"] for name in FACE_FRAMES]
+        if layer.get("drive") or layer.get("lipsync"):
+            return _driven_face(k, layer, paths, picks, scene, shown, spoken)
         return _picture(paths, picks, layer, scene, shown, k)
     if kind == "walk":
         fps = scene.params["fps"]
@@ -248,6 +257,48 @@ def _layer(k: int, layer: dict[str, Any], scene: _Scene) -> Layer:
             video = keyed_video(video, layer, scene.times, shown)
         return _with_plane(video, layer)
     raise ValueError(f"unknown layer kind {kind!r}")
+
+
+def _driven_face(
+    k: int,
+    layer: dict[str, Any],
+    paths: list[Path],
+    picks: np.ndarray,
+    scene: _Scene,
+    shown: np.ndarray,
+    spoken: list[tuple[float, Path]],
+) -> Layer:
+    """A character's face driven by a video of a face: redrawn with its expressions by a
+    First Order Motion Model (the drive's ``model``), or else moved as its head moves,
+    placed by one key a frame (from landmarks); and with its mouth redrawn by Wav2Lip
+    from its lines (``lipsync``)."""
+    pictures = []
+    for path in paths:
+        with Image.open(path) as image:
+            pictures.append(image.convert("RGBA"))
+    fps = scene.params["fps"]
+    drive = layer.get("drive")
+    model = scene.inputs.get(f"layer{k}.drive_model")
+    if model is not None:
+        video, count = scene.inputs[f"layer{k}.drive"], len(scene.times)
+        pictures, picks = animated_pictures(pictures[0], video, model, count, fps)
+    if layer.get("lipsync"):
+        weights = scene.inputs[f"layer{k}.lipsync"]
+        pictures, picks = lipsynced(
+            pictures, picks, weights, spoken, scene.duration, fps, animated=model is not None
+        )
+    if drive and model is None:
+        poses = head_poses(scene.inputs[f"layer{k}.drive"], fps, len(scene.times))
+        width, height = pictures[0].size
+        ratio = display_size(layer, (width, height), scene.frame)[0] / width
+        face = face_of(np.asarray(pictures[0]), f"the face of {layer['character']}")
+        (lx, ly), (rx, ry) = face.left_eye, face.right_eye
+        ax, ay = layer["anchor"]
+        eyes = (((lx + rx) / 2 - ax * width) * ratio, ((ly + ry) / 2 - ay * height) * ratio)
+        apart = face.interocular * ratio
+        keys = driven_keys(layer, poses, scene.times, fps, eyes, apart, scene.frame)
+        layer = {**layer, "keys": keys}
+    return _pictures(pictures, picks, layer, scene, shown, k)
 
 
 def _spoken(scene: _Scene, who: str | None = None) -> list[tuple[float, Path]]:

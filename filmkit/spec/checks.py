@@ -164,6 +164,16 @@ def _check_layer(film: Film, root: Path, layer: object, path: SpecPath) -> Itera
                 hint=f"add `face:` to characters.{layer.character} in film.yaml",
                 path=(*path, "character"),
             )
+        if layer.drive is not None:
+            yield from _check_file(root, layer.drive.video, (*path, "drive", "video"))
+            yield from _check_file(root, layer.drive.model, (*path, "drive", "model"))
+            if layer.keys is not None or layer.move is not None:
+                yield SpecError(
+                    "a driven face moves as the video's face does: it takes no `keys:` or `move:`",
+                    hint="leave them out, or set the drive's `motion: 0` to keep the face still",
+                    path=(*path, "drive"),
+                )
+        yield from _check_file(root, layer.lipsync, (*path, "lipsync"))
     elif isinstance(layer, GeneratedLayer):
         yield from _check_ref(film, layer.generate, (*path, "generate"))
     elif isinstance(layer, WalkLayer):

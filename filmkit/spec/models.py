@@ -200,6 +200,20 @@ class GeneratedLayer(LayerBase):
     upscale: Upscale = None
 
 
+class Drive(Strict):
+    """A video of a real face that moves a character's face."""
+
+    video: str = Field(description="a video of a face, in the project (your phone will do)")
+    motion: Annotated[float, Field(ge=0, le=3)] = Field(
+        default=1.0, description="how much of the head's movement the face makes (0: none)"
+    )
+    model: str | None = Field(
+        default=None,
+        description="First Order Motion Model weights (vox-cpk.pth.tar): the face redrawn "
+        "with the video's expressions, not only moved (non-commercial licence)",
+    )
+
+
 class FaceLayer(LayerBase):
     """A character's face; it talks while the character speaks in this shot."""
 
@@ -208,6 +222,14 @@ class FaceLayer(LayerBase):
     scale: float = Field(default=0.85, gt=0)
     position: tuple[float, float] = (0.5, 1.0)
     anchor: tuple[float, float] = (0.5, 1.0)
+    drive: Drive | None = Field(
+        default=None, description="move the face as the face in a video moves"
+    )
+    lipsync: str | None = Field(
+        default=None,
+        description="Wav2Lip weights (wav2lip.pth): the mouth redrawn to the character's "
+        "lines in this shot (research and non-commercial use only)",
+    )
 
 
 class Stop(Strict):

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filmkit.errors import GeneratorError
+from filmkit.errors import GeneratorError, MediaError
 from filmkit.generators.base import Generator, Request
 from filmkit.lazy import numpy as np
 
@@ -209,64 +209,28 @@ def _video_frames(
     path: Path, every: float, width: int, height: int
 ) -> Stream[_Picture, None, None]:
     """A frame every ``every`` seconds of a video (ffmpeg's fps filter picks them)."""
-    import subprocess
-    import tempfile
+    from filmkit.media import sampled_frames
 
-    from filmkit.media import ffmpeg_exe
-
-    size = width * height * 3
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path)]
-    cmd += ["-vf", f"fps=fps=1/{every!r}:round=near", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
-        assert proc.stdout is not None
-        try:
-            k = 0
-            while data := proc.stdout.read(size):
-                name = f"{path.name}@{k * every:.2f}s"
-                if len(data) < size:
-                    yield _Picture(name, None, "unreadable (the video ends inside this frame)")
-                    break
-                yield _Picture(
-                    name, np.frombuffer(data, np.uint8).reshape(height, width, 3), video=True
-                )
-                k += 1
-            if proc.wait() != 0 and k == 0:
-                log.seek(0)
-                said = log.read().decode(errors="replace").strip()[-1000:]
-                raise GeneratorError(f"dataset/faces: cannot read the video {path.name}: {said}")
-        finally:
-            proc.stdout.close()
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+    k = 0
+    try:
+        for k, pixels in enumerate(sampled_frames(path, 1 / every, (width, height))):
+            name = f"{path.name}@{k * every:.2f}s"
+            if pixels is None:
+                yield _Picture(name, None, "unreadable (the video ends inside this frame)")
+                break
+            yield _Picture(name, pixels, video=True)
+    except MediaError as exc:
+        raise GeneratorError(f"dataset/faces: {exc}") from None
 
 
 def _video_info(path: Path) -> tuple[int, int, float]:
-    """Width and height of a video's frames as ffmpeg decodes them (rotation applied), and
-    its duration in seconds (0 if ffmpeg does not say)."""
-    import re
-    import subprocess
+    """Width, height and duration of a video (see :func:`filmkit.media.video_info`)."""
+    from filmkit.media import video_info
 
-    from PIL import Image
-
-    from filmkit.media import ffmpeg_exe
-
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
-    cmd += ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"]
-    proc = subprocess.run(cmd, capture_output=True)
-    said = proc.stderr.decode(errors="replace")
-    if proc.returncode != 0 or not proc.stdout:
-        tail = said.strip()[-1000:] or "no video frames"
-        raise GeneratorError(f"dataset/faces: cannot read the video {path.name}: {tail}")
-    with Image.open(io.BytesIO(proc.stdout)) as first:
-        width, height = first.size
-    found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", said)
-    seconds = 0.0
-    if found:
-        h, m, sec = found.groups()
-        seconds = int(h) * 3600 + int(m) * 60 + float(sec)
-    return width, height, seconds
+    try:
+        return video_info(path)
+    except MediaError as exc:
+        raise GeneratorError(f"dataset/faces: {exc}") from None
 
 
 def _thumbnail(pixels: np.ndarray) -> np.ndarray:
