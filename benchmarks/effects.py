@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -52,6 +51,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+from timing import machine, synchroniser
 
 from filmkit.generators.style import FORMAT, build_network
 from filmkit.generators.style.fast import StyleParams
@@ -130,15 +130,6 @@ def measure(
     row = Row(effect, device, setup_s, times)
     print(row.line(), flush=True)
     return row
-
-
-def synchroniser(device: str) -> Callable[[], None]:
-    """Waits for the GPU's queued work on CUDA; nothing on the CPU."""
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.synchronize
-    return lambda: None
 
 
 # Synthetic pictures.
@@ -495,15 +486,6 @@ def compositing_rows(folder: Path, size: tuple[int, int], count: int) -> list[Ro
             setup=lambda: ShotFrames(plain, inputs),
         ),
     ]
-
-
-def machine(torch: Any) -> str:
-    """What the table was measured on."""
-    line = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    if torch is None:
-        return f"{line}, torch not installed"
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
-    return f"{line}, torch {torch.__version__}, {gpu}"
 
 
 def size_arg(text: str) -> tuple[int, int]:

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -64,6 +63,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+from timing import machine, synchroniser
 
 from filmkit.generators.base import Request
 from filmkit.generators.gan.networks import build_generator, init_weights, render_latents
@@ -149,15 +149,6 @@ def measure(
 def report(row: Row) -> Row:
     print(row.line(), flush=True)
     return row
-
-
-def synchroniser(device: str) -> Callable[[], None]:
-    """Waits for the GPU's queued work on CUDA; nothing on the CPU."""
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.synchronize
-    return lambda: None
 
 
 # Pictures.
@@ -340,27 +331,6 @@ def wav2lip_row(torch: Any, portraits: list[np.ndarray], count: int, device: str
         setup=build,
         per=FPS,
     )
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine(torch: Any) -> str:
-    """What the table was measured on."""
-    line = f"{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}, "
-    line += f"Python {platform.python_version()}"
-    if torch is None:
-        return f"{line}, torch not installed"
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
-    return f"{line}, torch {torch.__version__}, {gpu}"
 
 
 def load() -> str:

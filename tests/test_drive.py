@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from filmkit.generators.image.face import Params, ProceduralFace
 from filmkit.generators.image.landmarks import detect
 from filmkit.render.drive import driven_keys, head_poses
 from filmkit.render.frames import ShotFrames
-from filmkit.spec.models import FaceLayer
+from filmkit.spec.models import ColorLayer, FaceLayer
 from tests.test_dataset import write_video
 
 FPS = 12
@@ -95,25 +96,13 @@ def test_a_driven_face_moves_in_the_shot(tmp_path: Path, portrait: dict[str, Pat
     video = tmp_path / "me.mp4"
     write_video(video, frames, fps=FPS)
     layer = FaceLayer(character="ada", drive={"video": "me.mp4"}, position=(0.5, 1.0))
-    params = {
-        "size": [320, 180],
-        "fps": FPS,
-        "duration": 1.0,
-        "lead_in": 0.0,
-        "tail": 0.0,
-        "layers": [
-            {"kind": "color", **_colour()},
-            {"kind": "character", **layer.model_dump(mode="json")},
-        ],
-        "lines": [],
-        "overlap": [0, 0],
-    }
+    params = face_shot(layer.model_dump(mode="json"))
     inputs = {f"layer1.{name}": path for name, path in portrait.items()}
     inputs["layer1.drive"] = video
     with ShotFrames(params, inputs) as shot:
         first, last = shot.frame(0).copy(), shot.frame(11).copy()
     still = FaceLayer(character="ada", position=(0.5, 1.0)).model_dump(mode="json")
-    params["layers"][1] = {"kind": "character", **still}
+    params = face_shot(still)
     with ShotFrames(params, inputs) as shot:
         undriven = shot.frame(0).copy()
     # Where the video's head has not moved yet, the face is as it is undriven (and opaque).
@@ -127,10 +116,19 @@ def test_a_driven_face_moves_in_the_shot(tmp_path: Path, portrait: dict[str, Pat
     assert centre(last) - centre(first) > 8
 
 
-def _colour() -> dict:
-    from filmkit.spec.models import ColorLayer
-
-    return ColorLayer(color="#141414").model_dump(mode="json")
+def face_shot(face: dict, duration: float = 1.0, lines: list[dict] | None = None) -> dict[str, Any]:
+    """A 320x180 shot's params: a dark colour, and over it the character layer ``face``."""
+    backdrop = ColorLayer(color="#141414").model_dump(mode="json")
+    return {
+        "size": [320, 180],
+        "fps": FPS,
+        "duration": duration,
+        "lead_in": 0.0,
+        "tail": 0.0,
+        "layers": [{"kind": "color", **backdrop}, {"kind": "character", **face}],
+        "lines": lines or [],
+        "overlap": [0, 0],
+    }
 
 
 def test_lines_are_lip_synced_by_the_users_wav2lip_weights(
@@ -145,21 +143,12 @@ def test_lines_are_lip_synced_by_the_users_wav2lip_weights(
     write_wav(tmp_path / "line.wav", 0.5 * np.sin(2 * np.pi * 220 * t) * (t < 0.5), rate)
     plain = FaceLayer(character="ada", position=(0.5, 1.0)).model_dump(mode="json")
     synced = {**plain, "lipsync": "wav2lip.pth"}
-    params = {
-        "size": [320, 180],
-        "fps": FPS,
-        "duration": 1.0,
-        "lead_in": 0.0,
-        "tail": 0.0,
-        "layers": [{"kind": "color", **_colour()}, {"kind": "character", **plain}],
-        "lines": [{"who": "ada", "pause": 0.0}],
-        "overlap": [0, 0],
-    }
+    params = face_shot(plain, lines=[{"who": "ada", "pause": 0.0}])
     inputs = {f"layer1.{name}": path for name, path in portrait.items()}
     inputs |= {"line0": tmp_path / "line.wav", "layer1.lipsync": weights}
     with ShotFrames(params, inputs) as shot:
         before = [shot.frame(i).copy() for i in (2, 10)]
-    params["layers"][1] = {"kind": "character", **synced}
+    params = face_shot(synced, lines=[{"who": "ada", "pause": 0.0}])
     with ShotFrames(params, inputs) as shot:
         after = [shot.frame(i).copy() for i in (2, 10)]
     speaking = np.abs(after[0].astype(int) - before[0]).sum(axis=2) > 30
@@ -180,19 +169,7 @@ def test_a_motion_model_redraws_the_face_from_the_video(
     frames = [on_backdrop(portrait["image"], (384, 288), 4 * k, 0) for k in range(6)]
     write_video(tmp_path / "me.mp4", frames, fps=FPS)
     layer = FaceLayer(character="ada", drive={"video": "me.mp4", "model": "vox-cpk.pth.tar"})
-    params = {
-        "size": [320, 180],
-        "fps": FPS,
-        "duration": 0.5,
-        "lead_in": 0.0,
-        "tail": 0.0,
-        "layers": [
-            {"kind": "color", **_colour()},
-            {"kind": "character", **layer.model_dump(mode="json")},
-        ],
-        "lines": [],
-        "overlap": [0, 0],
-    }
+    params = face_shot(layer.model_dump(mode="json"), duration=0.5)
     inputs = {f"layer1.{name}": path for name, path in portrait.items()}
     inputs |= {"layer1.drive": tmp_path / "me.mp4", "layer1.drive_model": weights}
     with ShotFrames(params, inputs) as shot:

@@ -103,3 +103,27 @@ def load_weights(torch: Any, path: Path | str, form: str, what: str) -> tuple[di
     ):
         raise GeneratorError(f"{path}: not {what} (a {form} file)")
     return dict(payload["config"]), payload["state_dict"]
+
+
+def fitted_state(torch: Any, model: Any, state: dict[str, Any], what: str) -> dict[str, Any]:
+    """``state`` as ``model`` (built on the meta device, say) takes it: every name and
+    shape checked, BatchNorm step counters a file lacks filled in (eval mode never reads
+    them), floating tensors in the model's own dtype. Anything else that does not fit is
+    a GeneratorError naming ``what`` and the first few names."""
+    expected = model.state_dict()
+    state = dict(state)
+    for k, v in expected.items():
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = torch.zeros((), dtype=v.dtype)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} is {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
+        for k, v in state.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    for problem, keys in (("missing ", missing), ("unexpected ", unexpected), ("", wrong)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            raise GeneratorError(f"{what}: {problem}{', '.join(keys[:3])}{more}")
+    return {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state.items()}

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import GeneratorError
-from filmkit.generators.training import cpu_threads, pick_device, read_weights
+from filmkit.generators.training import cpu_threads, fitted_state, pick_device, read_weights
 from filmkit.lazy import numpy as np
 
 SIZE = 256  # the published vox models' frame size
@@ -565,24 +565,7 @@ def _state_dict(torch: Any, payload: Any, key: str, what: str) -> dict[str, Any]
 
 def _load_into(torch: Any, model: Any, state: dict[str, Any], name: str, what: str) -> None:
     """Check names and shapes, then take the tensors (``model`` is on the meta device)."""
-    expected = model.state_dict()
-    state = dict(state)
-    for k, v in expected.items():
-        # BatchNorm's step counter is unused in eval mode; tolerate files without it.
-        if k.endswith("num_batches_tracked") and k not in state:
-            state[k] = torch.zeros((), dtype=v.dtype)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} is {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
-        for k, v in state.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    for problem, keys in (("missing ", missing), ("unexpected ", unexpected), ("", wrong)):
-        if keys:
-            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-            raise GeneratorError(f"{what}: {name} {problem}{', '.join(keys[:3])}{more}")
-    state = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state.items()}
+    state = fitted_state(torch, model, state, f"{what}: {name}")
     model.load_state_dict(state, assign=True)
 
 

@@ -272,10 +272,7 @@ def _driven_face(
     First Order Motion Model (the drive's ``model``), or else moved as its head moves,
     placed by one key a frame (from landmarks); and with its mouth redrawn by Wav2Lip
     from its lines (``lipsync``)."""
-    pictures = []
-    for path in paths:
-        with Image.open(path) as image:
-            pictures.append(image.convert("RGBA"))
+    pictures = _opened(paths)
     fps = scene.params["fps"]
     drive = layer.get("drive")
     model = scene.inputs.get(f"layer{k}.drive_model")
@@ -340,11 +337,16 @@ def _picture(
 ) -> Layer:
     """A picture layer (or alternates of one chosen per frame by ``picks``), masked as
     its ``mask`` says, with the twin of its ``depth``."""
+    return _pictures(_opened(paths), picks, layer, scene, shown, k)
+
+
+def _opened(paths: list[Path]) -> list[Image.Image]:
+    """The pictures in ``paths``, RGBA."""
     pictures = []
     for path in paths:
         with Image.open(path) as image:
             pictures.append(image.convert("RGBA"))
-    return _pictures(pictures, picks, layer, scene, shown, k)
+    return pictures
 
 
 def _pictures(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import GeneratorError
-from filmkit.generators.training import cpu_threads, pick_device, read_weights
+from filmkit.generators.training import cpu_threads, fitted_state, pick_device, read_weights
 from filmkit.lazy import numpy as np
 
 VERSION = "4.6"
@@ -162,18 +162,7 @@ def _load(path: str, stamp: tuple[int, int], device: str, widths: tuple[int, ...
     state = {k.removeprefix("module."): v for k, v in state.items()}
     with torch.device("meta"):
         model = build_ifnet(torch, widths)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} is {tuple(v.shape)}, expected {expected[k]}"
-        for k, v in state.items()
-        if k in expected and tuple(v.shape) != expected[k]
-    ]
-    for problem, keys in (("missing ", missing), ("unexpected ", unexpected), ("", wrong)):
-        if keys:
-            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-            raise GeneratorError(f"{what}: {problem}{', '.join(keys[:3])}{more}")
+    state = fitted_state(torch, model, state, what)
     model.load_state_dict(state, assign=True)
     return model.to(torch.device(device), torch.float32).eval().requires_grad_(False)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.errors import GeneratorError
-from filmkit.generators.training import cpu_threads, pick_device, read_weights
+from filmkit.generators.training import cpu_threads, fitted_state, pick_device, read_weights
 from filmkit.lazy import numpy as np
 
 # The face the network sees and draws, in pixels a side.
@@ -196,23 +196,7 @@ def load_wav2lip(torch: Any, path: Path | str, device: Any = "auto") -> Any:
         raise GeneratorError(f"{what}: {PROBE} is {shape}, expected {PROBE_SHAPE}")
     with torch.device("meta"):
         model = build_wav2lip(torch, shape[0] / PROBE_SHAPE[0])
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    # Batch-norm step counters were added in torch 0.4.1 and are never read in eval mode.
-    missing = [k for k in expected if k not in state and not k.endswith(".num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} is {tuple(v.shape)}, expected {expected[k]}"
-        for k, v in state.items()
-        if k in expected and tuple(v.shape) != expected[k]
-    ]
-    for problem, keys in (("missing ", missing), ("unexpected ", unexpected), ("", wrong)):
-        if keys:
-            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-            raise GeneratorError(f"{what}: {problem}{', '.join(keys[:3])}{more}")
-    for key in expected:
-        if key not in state:
-            state[key] = torch.zeros((), dtype=torch.long)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    state = fitted_state(torch, model, state, what)
     model.load_state_dict(state, assign=True)
     where = pick_device(torch, device) if isinstance(device, str) else torch.device(device)
     return model.to(where).eval().requires_grad_(False)

@@ -130,6 +130,17 @@ class Move(Strict):
         return value
 
 
+def in_time_order(value: list[Any] | None, what: str) -> list[Any] | None:
+    """A list of timed entries (``at``), checked: not empty, each later than the one before."""
+    if value is not None:
+        if not value:
+            raise ValueError(f"give at least one {what}, or leave `{what}s:` out")
+        times = [entry.at for entry in value]
+        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            raise ValueError(f"{what}s must come in time order, each later: at {times}")
+    return value
+
+
 class LayerBase(Strict):
     """Placement and timing shared by every layer."""
 
@@ -158,13 +169,7 @@ class LayerBase(Strict):
     @field_validator("keys")
     @classmethod
     def _keys_in_order(cls, value: list[Key] | None) -> list[Key] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("give at least one key, or leave `keys:` out")
-            times = [key.at for key in value]
-            if any(b <= a for a, b in zip(times, times[1:], strict=False)):
-                raise ValueError(f"keys must come in time order, each later: at {times}")
-        return value
+        return in_time_order(value, "key")
 
 
 class ColorLayer(LayerBase):
@@ -264,13 +269,7 @@ class WalkLayer(LayerBase):
     @field_validator("stops")
     @classmethod
     def _stops_in_order(cls, value: list[Stop] | None) -> list[Stop] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("give at least one stop, or leave `stops:` out")
-            times = [stop.at for stop in value]
-            if any(b <= a for a, b in zip(times, times[1:], strict=False)):
-                raise ValueError(f"stops must come in time order, each later: at {times}")
-        return value
+        return in_time_order(value, "stop")
 
 
 class MorphLayer(LayerBase):
