@@ -185,3 +185,17 @@ def test_a_morph_goes_from_one_face_to_the_other(built: tuple[Project, Path]) ->
     # Before the change it is one face, after it the other, in between neither.
     assert np.abs(last - first).mean() > 4
     assert np.abs(middle - first).mean() > 1 and np.abs(middle - last).mean() > 1
+
+
+def test_a_portrait_without_a_face_keeps_still_and_the_build_says_so(tmp_path: Path) -> None:
+    from filmkit.render.faces import talking_frames
+
+    wall = tmp_path / "wall.png"
+    Image.new("RGBA", (96, 96), (120, 130, 140, 255)).save(wall)
+    outputs = {name: tmp_path / f"{name}.png" for name in ("mouth_open", "blink")}
+    meta = talking_frames(wall, outputs)
+    assert "no face found" in meta["warnings"][0]
+    for path in outputs.values():
+        assert path.read_bytes() and np.array_equal(
+            np.asarray(Image.open(path)), np.asarray(Image.open(wall))
+        )

@@ -48,12 +48,24 @@ def face_of(picture: np.ndarray, what: str) -> Any:
 
 
 def talking_frames(image: Path, outputs: dict[str, Path]) -> dict[str, Any]:
-    """Write the ``mouth_open`` and ``blink`` frames of the portrait in ``image``."""
+    """Write the ``mouth_open`` and ``blink`` frames of the portrait in ``image``. A
+    portrait without a face to find keeps still (both frames are the portrait), and the
+    build warns."""
+    from filmkit.generators.image.landmarks import detect
     from filmkit.render.talk import changed_box, talk_frames
 
     with Image.open(image) as opened:
         picture = np.asarray(opened.convert("RGBA"))
-    face = face_of(picture, "the portrait")
+    face = detect(picture)
+    if face is None:
+        for name in ("mouth_open", "blink"):
+            Image.fromarray(picture).save(outputs[name], format="PNG", compress_level=3)
+        return {
+            "warnings": [
+                "no face found in the portrait (a frontal face, both eyes visible): it "
+                "neither talks nor blinks"
+            ]
+        }
     mouth_open, blink = talk_frames(
         picture, face.left_eye, face.right_eye, face.mouth, face.mouth_width
     )
