@@ -160,3 +160,24 @@ def test_morph_points_of_two_faces() -> None:
     a, b = picture(14), picture(15)
     frame = Morpher(a, pa, b, pb).frame(0.5)
     assert frame.shape == a.shape
+
+
+def test_outlines_match_along_rays_and_sides_where_both_end_inside() -> None:
+    from filmkit.render.morph import silhouette_points
+
+    yy, xx = np.mgrid[0:200, 0:200]
+    small = np.where((xx - 100) ** 2 + (yy - 90) ** 2 <= 30**2, 255, 0).astype(np.uint8)
+    big = np.where((xx - 100) ** 2 + (yy - 90) ** 2 <= 60**2, 255, 0).astype(np.uint8)
+    pa, pb = silhouette_points(small, (100, 90), big, (100, 90), rays=16)
+    assert len(pa) == len(pb) == 16  # the discs are whole: every ray, no sides cut off
+    assert np.allclose(np.hypot(pa[:, 0] - 100, pa[:, 1] - 90), 30, atol=1.5)
+    assert np.allclose(np.hypot(pb[:, 0] - 100, pb[:, 1] - 90), 60, atol=1.5)
+    angles = np.arctan2(pa[:, 1] - 90, pa[:, 0] - 100)
+    assert np.allclose(angles, np.arctan2(pb[:, 1] - 90, pb[:, 0] - 100), atol=0.06)
+    # A figure cut off by the bottom edge: its sides are matched row by row instead.
+    bust_a = np.where((abs(xx - 100) < 40) & (yy > 60), 255, 0).astype(np.uint8)
+    bust_b = np.where((abs(xx - 100) < 70) & (yy > 60), 255, 0).astype(np.uint8)
+    pa, pb = silhouette_points(bust_a, (100, 80), bust_b, (100, 80), rays=8)
+    lows_a, lows_b = pa[pa[:, 1] > 150], pb[pb[:, 1] > 150]
+    assert len(lows_a) == len(lows_b) == 6
+    assert set(np.round(lows_a[:, 0])) == {61, 139} and set(np.round(lows_b[:, 0])) == {31, 169}

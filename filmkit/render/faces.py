@@ -121,7 +121,7 @@ def morph_pictures(
     layer: dict[str, Any], sources: tuple[Path, Path], times: np.ndarray, duration: float
 ) -> tuple[list[Image.Image], np.ndarray]:
     """The stages of one face turning into the other, and per frame which one shows."""
-    from filmkit.render.morph import Morpher
+    from filmkit.render.morph import Morpher, silhouette_points
 
     pictures = []
     for path in sources:
@@ -138,7 +138,11 @@ def morph_pictures(
     alpha = EASINGS[layer.get("ease", "in-out")](progress)
     stages = np.rint(alpha * MORPH_STAGES).astype(np.int64)
     distinct, picks = np.unique(stages, return_inverse=True)
-    morpher = Morpher(a, face_a.points(), b, face_b.points())
+    centres = [tuple(np.mean([f.left_eye, f.right_eye], axis=0)) for f in (face_a, face_b)]
+    outline_a, outline_b = silhouette_points(a[..., 3], centres[0], b[..., 3], centres[1])
+    points_a = np.concatenate([face_a.points(), outline_a])
+    points_b = np.concatenate([face_b.points(), outline_b])
+    morpher = Morpher(a, points_a, b, points_b)
     frames = [Image.fromarray(morpher.frame(stage / MORPH_STAGES)) for stage in distinct]
     return frames, picks.reshape(-1).astype(np.int64)
 

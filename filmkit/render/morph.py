@@ -175,6 +175,71 @@ def morph_points(face_a: Face, face_b: Face) -> tuple[np.ndarray, np.ndarray]:
     return face_a.points(), face_b.points()
 
 
+def silhouette_points(
+    alpha_a: np.ndarray,
+    centre_a: tuple[float, float],
+    alpha_b: np.ndarray,
+    centre_b: tuple[float, float],
+    rays: int = 32,
+    margin: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matching points on the outlines of two cut-out pictures (their alpha, H x W):
+    along ``rays`` directions from each one's ``centre`` (the eyes' midpoint, say), the
+    farthest opaque pixel. A direction counts only where both outlines end inside the
+    picture (``margin`` pixels from its edge): a figure cut off by the frame has no
+    outline there. So a morph turns one head of hair, one pair of shoulders, into the
+    other, rather than dissolving them."""
+    found = []
+    for alpha, centre in ((alpha_a, centre_a), (alpha_b, centre_b)):
+        height, width = alpha.shape
+        reach = np.hypot(width, height)
+        steps = np.linspace(0.0, reach, int(reach))
+        angles = 2 * np.pi * np.arange(rays) / rays
+        xs = centre[0] + np.cos(angles)[:, None] * steps
+        ys = centre[1] + np.sin(angles)[:, None] * steps
+        inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
+        xi = np.clip(np.rint(xs), 0, width - 1).astype(np.int64)
+        yi = np.clip(np.rint(ys), 0, height - 1).astype(np.int64)
+        opaque = inside & (alpha[yi, xi] > 127)
+        last = np.where(opaque.any(axis=1), steps.size - 1 - np.argmax(opaque[:, ::-1], axis=1), -1)
+        points = np.stack([xs[np.arange(rays), last], ys[np.arange(rays), last]], axis=1)
+        clear = (
+            (last > 0)
+            & (points[:, 0] >= margin)
+            & (points[:, 0] <= width - 1 - margin)
+            & (points[:, 1] >= margin)
+            & (points[:, 1] <= height - 1 - margin)
+        )
+        found.append((points, clear))
+    (pa, ca), (pb, cb) = found
+    both = ca & cb
+    sides_a, sides_b = _sides(alpha_a, alpha_b, margin)
+    return np.concatenate([pa[both], sides_a]), np.concatenate([pb[both], sides_b])
+
+
+# Heights (fractions of the picture) where a figure's sides are matched: the shoulders
+# of a head-and-shoulders portrait, which the picture's bottom edge cuts off.
+SIDE_ROWS = (0.8, 0.88, 0.96)
+
+
+def _sides(alpha_a: np.ndarray, alpha_b: np.ndarray, margin: float) -> tuple[Any, Any]:
+    """The leftmost and rightmost opaque pixels of both pictures at SIDE_ROWS, where both
+    have some inside the picture."""
+    ends: list[list[tuple[float, float]]] = [[], []]
+    for fraction in SIDE_ROWS:
+        rows = []
+        for alpha in (alpha_a, alpha_b):
+            height, width = alpha.shape
+            y = round(fraction * (height - 1))
+            xs = np.flatnonzero(alpha[y] > 127)
+            inside = len(xs) and xs[0] >= margin and xs[-1] <= width - 1 - margin
+            rows.append((float(xs[0]), float(xs[-1]), float(y)) if inside else None)
+        if rows[0] is not None and rows[1] is not None:
+            for k, (left, right, y) in enumerate(rows):
+                ends[k] += [(left, y), (right, y)]
+    return tuple(np.array(e, np.float64).reshape(-1, 2) for e in ends)
+
+
 def fit(image: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> tuple[Any, Any]:
     """``image`` resized to ``size`` (width, height) and ``points`` scaled to match."""
     import cv2
