@@ -34,6 +34,9 @@ examples:
                                     write a new round of takes; the pick stays
   filmkit import play.fountain -o my-film
                                     a Fountain screenplay -> film.yaml + scenes/
+  filmkit build model:strangers     train the face GAN of generator `strangers` on its
+                                    photos (Ctrl-C resumes from its checkpoint later);
+                                    build/models/strangers/samples.png shows its faces
 
 what is rebuilt: every step has an action key (backend, version, params, seed and the
 content digests of its inputs). A step runs only when its key is new; everything else is
