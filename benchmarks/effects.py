@@ -51,7 +51,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
-from timing import machine, synchroniser
+from timing import machine, timed
 
 from filmkit.generators.style import FORMAT, build_network
 from filmkit.generators.style.fast import StyleParams
@@ -104,29 +104,8 @@ def measure(
     warm: bool = True,
     per: int = 1,
 ) -> Row:
-    """``step(state, i)`` for i = 1..count, timed one by one after an untimed i = 0, each
-    time divided by ``per`` (the frames a step makes); ``state`` is what ``setup()`` returns
-    (timed too), closed afterwards if it closes."""
-    sync = synchroniser(device)
-    sync()
-    started = time.perf_counter()
-    state = setup() if setup is not None else None
-    sync()
-    setup_s = time.perf_counter() - started if setup is not None else None
-    times = []
-    try:
-        if warm:
-            step(state, 0)
-            sync()
-        for i in range(1, count + 1):
-            sync()
-            started = time.perf_counter()
-            step(state, i)
-            sync()
-            times.append((time.perf_counter() - started) / per)
-    finally:
-        if hasattr(state, "close"):
-            state.close()
+    """One row: see :func:`timing.timed`."""
+    setup_s, times = timed(device, step, count, setup, warm, per)
     row = Row(effect, device, setup_s, times)
     print(row.line(), flush=True)
     return row

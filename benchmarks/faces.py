@@ -63,7 +63,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
-from timing import machine, synchroniser
+from timing import machine, synchroniser, timed
 
 from filmkit.generators.base import Request
 from filmkit.generators.gan.networks import build_generator, init_weights, render_latents
@@ -125,24 +125,8 @@ def measure(
     setup: Callable[[], Any] | None = None,
     per: int = 1,
 ) -> Row:
-    """``step(state, i)`` for i = 1..count, timed one by one after an untimed i = 0, each
-    time divided by ``per`` (the units a step makes); ``state`` is what ``setup()`` returns
-    (timed too)."""
-    sync = synchroniser(device)
-    sync()
-    started = time.perf_counter()
-    state = setup() if setup is not None else None
-    sync()
-    setup_s = time.perf_counter() - started if setup is not None else None
-    step(state, 0)
-    sync()
-    times = []
-    for i in range(1, count + 1):
-        sync()
-        started = time.perf_counter()
-        step(state, i)
-        sync()
-        times.append((time.perf_counter() - started) / per)
+    """One row: see :func:`timing.timed`."""
+    setup_s, times = timed(device, step, count, setup, per=per)
     return report(Row(what, device, unit, setup_s, times))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,3 +42,38 @@ def machine(torch: Any) -> str:
         return f"{line}, torch not installed"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
     return f"{line}, torch {torch.__version__}, {gpu}"
+
+
+def timed(
+    device: str,
+    step: Callable[[Any, int], object],
+    count: int,
+    setup: Callable[[], Any] | None = None,
+    warm: bool = True,
+    per: int = 1,
+) -> tuple[float | None, list[float]]:
+    """``step(state, i)`` for i = 1..count, timed one by one (after an untimed i = 0 when
+    ``warm``), each time divided by ``per`` (the units a step makes); ``state`` is what
+    ``setup()`` returns, timed too (None: no setup), and closed afterwards if it closes.
+    Returns the setup's seconds and each step's."""
+    sync = synchroniser(device)
+    sync()
+    started = time.perf_counter()
+    state = setup() if setup is not None else None
+    sync()
+    setup_s = time.perf_counter() - started if setup is not None else None
+    times = []
+    try:
+        if warm:
+            step(state, 0)
+            sync()
+        for i in range(1, count + 1):
+            sync()
+            started = time.perf_counter()
+            step(state, i)
+            sync()
+            times.append((time.perf_counter() - started) / per)
+    finally:
+        if hasattr(state, "close"):
+            state.close()
+    return setup_s, times
