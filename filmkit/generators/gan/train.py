@@ -48,7 +48,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -71,6 +70,7 @@ from filmkit.generators.gan.networks import (
 )
 from filmkit.generators.gan.walk import latent
 from filmkit.generators.training import cpu_threads, derive, pick_device, read_weights, save_weights
+from filmkit.store.files import atomic_write_bytes
 
 CHECKPOINT = "gan-checkpoint.pt"
 CHECKPOINT_FORMAT = "filmkit-gan-checkpoint"
@@ -395,7 +395,7 @@ class _Trainer:
         }
         buffer = io.BytesIO()
         self.torch.save(payload, buffer)
-        _write_atomically(scratch / CHECKPOINT, buffer.getvalue())
+        atomic_write_bytes(scratch / CHECKPOINT, buffer.getvalue())
 
     def _resume(self, scratch: Path, steps: int) -> int | None:
         """The step the checkpoint in ``scratch`` continues from (loaded), or None."""
@@ -424,30 +424,6 @@ class _Trainer:
             self._setup()  # half loaded: start afresh from a clean slate
             return None
         return int(payload["step"])
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` in ``path``: written beside it, synced, then renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    try:  # the rename itself survives a power cut once the directory is synced
-        directory = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory)
-    except OSError:
-        pass
-    finally:
-        os.close(directory)
 
 
 def _mean(values: list[float]) -> float | None:
