@@ -39,8 +39,14 @@ from filmkit.spec.models import Film, ScriptLines
 from filmkit.spec.parsed import ParsedFiles
 from filmkit.spec.scripts import expand_scripts
 from filmkit.spec.sourcemap import SourceMap
-from filmkit.store.artifacts import STORE_DIR, ArtifactStore
-from filmkit.store.files import atomic_copy, atomic_write_bytes, atomic_write_text, json_text
+from filmkit.store.artifacts import STORE_DIR, ArtifactStore, file_stamp
+from filmkit.store.files import (
+    atomic_copy,
+    atomic_write_bytes,
+    atomic_write_text,
+    hash_file,
+    json_text,
+)
 from filmkit.store.lockfile import LOCK_FILE, LockEntry, explain, read_lock, write_lock
 from filmkit.store.remote import RemoteConfig
 
@@ -282,10 +288,13 @@ class Project:
         regenerate = tuple(regenerate)
         whole = not patterns and not regenerate
         salt = self._salt(profile)
-        if whole and (stamped := uptodate.current(self.store.root, self.root, salt)):
-            return self._unchanged(stamped, started)
+        if whole:
+            stamped, before = uptodate.current(self.store.root, self.root, salt, self._unwatched())
+            if stamped is not None:
+                return self._unchanged(stamped, started)
+        else:
+            before = uptodate.fingerprint(self.root, self.store.root, self._unwatched(), salt)
         uptodate.clear(self.store.root)
-        before = uptodate.fingerprint(self.root, self.store.root, self._unwatched(), salt)
         spec = self.load()
         scripts = self.scripts(spec)
         full = self.plan(spec, regenerate, profile)
@@ -681,22 +690,33 @@ class Project:
                 if not target.is_file() or target.read_text(encoding="utf-8") != text:
                     atomic_write_text(target, text, durable=False)
                 published.append(relative)
+        ledger = self.store.published()
+        before = dict(ledger)
         for relative, step_id, output in plan.products:
             record = records.get(step_id)
             if record is None or record["status"] not in FINISHED:
                 continue
             digest = record["outputs"][output]["digest"]
             target = self.root / relative
-            if target.is_file() and self.store.digest_source(target) == digest:
-                published.append(relative)
-                continue
-            was = "modified" if target.exists() else "missing"
+            published.append(relative)
+            try:
+                stamp = file_stamp(target)
+            except OSError:
+                was = "missing"
+            else:
+                if ledger.get(relative) == [stamp, digest]:
+                    continue
+                if hash_file(target) == digest:  # touched, or published by another checkout
+                    ledger[relative] = [stamp, digest]
+                    continue
+                was = "modified"
             atomic_copy(self.store.object_path(digest), target)
-            self.store.note_digest(target, digest)
+            ledger[relative] = [file_stamp(target), digest]
             if record["status"] == "cached":
                 record["status"] = "restored"
                 record["reason"] = f"{relative} was {was}"
-            published.append(relative)
+        if ledger != before:
+            self.store.note_published(ledger)
         return published
 
     # the no-op fast path ------------------------------------------------------
@@ -725,7 +745,7 @@ class Project:
             return  # edited during the build: the next build checks everything
         steps = [{**s, "inputs": {}} for s in report.steps]
         stamped = {"steps": steps, "products": report.products, "notes": report.notes}
-        uptodate.save(self.store.root, self.root, skip, salt, report.products, stamped)
+        uptodate.save(self.store.root, self.root, skip, now, report.products, stamped)
 
     def _unchanged(self, stamped: dict[str, Any], started: float) -> BuildReport:
         """The report of a build that found the project as the last complete build left it."""

@@ -72,31 +72,35 @@ def save(
     store_root: Path,
     root: Path,
     skip: Iterable[str],
-    salt: str,
+    now: dict[str, Any],
     products: Iterable[str],
     report: dict[str, Any],
 ) -> None:
-    """Stamp a complete build, once everything it writes is written."""
-    skip = sorted(set(skip))
+    """Stamp a complete build, once everything it writes is written; ``now`` is the
+    :func:`fingerprint` taken (with ``skip``) after the last write."""
     stamp = {
-        **fingerprint(root, store_root, skip, salt),
-        "skip": skip,
+        **now,
+        "skip": sorted(set(skip)),
         "products": {p: _stat(root / p) for p in products},
         "report": report,
     }
     atomic_write_text(store_root / STAMP, json.dumps(stamp), durable=False)
 
 
-def current(store_root: Path, root: Path, salt: str) -> dict[str, Any] | None:
-    """The stamped report, if the project is exactly as the last complete build left it."""
+def current(
+    store_root: Path, root: Path, salt: str, skip: Iterable[str]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The stamped report, if the project is exactly as the last complete build left it;
+    and the fingerprint compared (less the stamp's folders, or ``skip`` without a stamp),
+    for the build that follows when it is not."""
     try:
         stamp = json.loads((store_root / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return None, fingerprint(root, store_root, skip, salt)
     now = fingerprint(root, store_root, stamp.get("skip", []), salt)
     if any(stamp.get(k) != now[k] for k in ("salt", "files", "objects", "code")):
-        return None
+        return None, now
     products = stamp.get("products", {})
     if not products or any(_stat(root / p) != s for p, s in products.items()):
-        return None
-    return stamp["report"]
+        return None, now
+    return stamp["report"], now

@@ -9,6 +9,7 @@ Layout::
       tmp/                 work files of running steps (wiped at build start)
       resume/<key>/        checkpoints of interrupted long steps (training), by action key
       stat/                cached digests of source files by (size, mtime, inode)
+      state/published.json what was copied to each product path, by its (size, mtime, inode)
 
 Invariants:
 * an object appears only by ``os.replace`` of a fully written, fsynced,
@@ -39,6 +40,7 @@ HASH_APART = 16 * 2**20
 
 OBJECT_MTIME = 1_000_000_000
 STORE_DIR = ".filmkit"
+PUBLISHED = Path("state") / "published.json"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class ArtifactStore:
 
     def object_path(self, digest: str) -> Path:
         """Where the object with ``digest`` lives."""
-        return self.objects / digest[:2] / digest[2:]
+        return Path(f"{self.objects}/{digest[:2]}/{digest[2:]}")  # (pathlib's / is slower)
 
     def put(self, source: Path) -> StoredObject:
         """Move a finished work file into the store; returns its reference."""
@@ -120,7 +122,7 @@ class ArtifactStore:
         """Is the object present and intact? Deletes it if it is corrupt."""
         path = self.object_path(obj.digest)
         try:
-            info = path.stat()
+            info = os.stat(path)
         except FileNotFoundError:
             return False
         if info.st_size == obj.size and int(info.st_mtime) == OBJECT_MTIME:
@@ -178,14 +180,31 @@ class ArtifactStore:
         atomic_write_text(cache, json.dumps({"stamp": stamp, "digest": digest}))
         return digest
 
-    def note_digest(self, path: Path, digest: str) -> None:
-        """Remember the digest of a file just written with known content."""
-        stamp, cache = self._stat_entry(path)
-        atomic_write_text(cache, json.dumps({"stamp": stamp, "digest": digest}))
-
     def _stat_entry(self, path: Path) -> tuple[str, Path]:
         """The file's (size, mtime, inode) stamp, and where its digest is cached."""
-        info = path.stat()
-        stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
         cache = self.stat / f"{uuid.uuid5(uuid.NAMESPACE_URL, str(path.resolve())).hex}.json"
-        return stamp, cache
+        return file_stamp(path), cache
+
+    # published products ----------------------------------------------------
+
+    def published(self) -> dict[str, list[str]]:
+        """What each product path was last published from: ``{path: [stamp, digest]}``.
+
+        One file for every product, so a film of hundreds of stems checks them
+        with a ``stat`` each, not a cache file each.
+        """
+        try:
+            ledger = json.loads((self.root / PUBLISHED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return ledger if isinstance(ledger, dict) else {}
+
+    def note_published(self, ledger: dict[str, list[str]]) -> None:
+        """Save :meth:`published` (a crash may lose it: the next build compares content)."""
+        atomic_write_text(self.root / PUBLISHED, json.dumps(ledger), durable=False)
+
+
+def file_stamp(path: Path) -> str:
+    """A file's (size, mtime, inode) stamp: it changes whenever the file is written."""
+    info = os.stat(path)
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
