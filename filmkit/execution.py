@@ -19,12 +19,14 @@ Phases of :func:`run_step`:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,32 @@ def read_record(run_dir: Path, step_id: str) -> dict[str, Any] | None:
         return None
 
 
+# Upstream records this process has read, by path, with the (inode, size, mtime) they
+# were read at: a film's clock is an input of every scene's mix, and is parsed once.
+_READ: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_READ_LIMIT = 4096
+
+
+def _upstream_record(run_dir: Path, step_id: str) -> dict[str, Any] | None:
+    """:func:`read_record`, for reading only: a record read before, unchanged since (a
+    record is written once, atomically), is not parsed again."""
+    path = str(record_path(run_dir, step_id))
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    seen = (info.st_ino, info.st_size, info.st_mtime_ns)
+    known = _READ.get(path)
+    if known is not None and known[0] == seen:
+        return known[1]
+    record = read_record(run_dir, step_id)
+    if record is not None:
+        if len(_READ) >= _READ_LIMIT:
+            _READ.clear()
+        _READ[path] = (seen, record)
+    return record
+
+
 def input_digests(step: Step, context: BuildContext, store: ArtifactStore) -> dict[str, str]:
     """Content digest of every input of ``step``."""
     digests = {}
@@ -95,7 +123,7 @@ def input_digests(step: Step, context: BuildContext, store: ArtifactStore) -> di
         if item.step in context.settled:
             digests[item.name] = context.settled[item.step][item.output]
             continue
-        upstream = read_record(Path(context.run_dir), item.step)
+        upstream = _upstream_record(Path(context.run_dir), item.step)
         if upstream is None or upstream.get("status") == "failed":
             raise BuildError(f"{step.id}: input {item.step} has not been built")
         digests[item.name] = upstream["outputs"][item.output]["digest"]
@@ -161,10 +189,16 @@ def _looked_up(
     step: Step, context: BuildContext
 ) -> tuple[ArtifactStore, dict[str, str], str, dict[str, Any] | None]:
     """The store, the step's input digests and key, and its cached action if intact."""
-    store = ArtifactStore(Path(context.store))
+    store = _store(context.store)
     digests = input_digests(step, context, store)
     key = step.key(digests)
     return store, digests, key, reusable(store, key)
+
+
+@lru_cache(maxsize=8)
+def _store(root: str) -> ArtifactStore:
+    """The store at ``root`` (it holds nothing but where its parts are)."""
+    return ArtifactStore(Path(root))
 
 
 def _recorded(context: BuildContext, record: dict[str, Any]) -> dict[str, Any]:
