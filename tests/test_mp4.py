@@ -157,6 +157,18 @@ def test_adts_frames_are_found_past_sync_words_inside_their_payloads() -> None:
         aac.frame_table(b"\0" * 40 + data)
 
 
+def test_adts_frames_are_found_when_look_alike_headers_lead_to_each_other() -> None:
+    """Inside one frame, a look-alike header of size 20 leads to another 20 bytes on:
+    the second is linked to, so the quick reading fails its check, and the frames are
+    found by following the hops."""
+    look_alike = bytes([0xFF, 0xF1, 0x4C, 0x80, 20 >> 3, (20 & 7) << 5 | 0x1F, 0xFC])
+    payloads = [b"\x01" * 50, look_alike + b"\x02" * 13 + look_alike + b"\x03" * 30, b"\x04" * 9]
+    data = adts(payloads)
+    starts, sizes = aac.frame_table(data)
+    assert sizes.tolist() == [len(p) + 7 for p in payloads]
+    assert starts.tolist() == [0, 57, 57 + len(payloads[1]) + 7]
+
+
 # -- the whole film against a single-pass render ---------------------------------
 
 

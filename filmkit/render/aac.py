@@ -73,7 +73,11 @@ def frame_table(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
     A frame's header holds its size, so the frames are found by hopping from
     one to the next. numpy reads a size at every place a header could start
-    and links each to the place it leads to; the hops are then list lookups.
+    and links each to the place it leads to. The frames are then the places
+    some link leads to (and the first): when those hop one to the next from
+    the first byte to the last, they are the chain, found without a loop; a
+    look-alike header inside a frame that another look-alike leads to breaks
+    that, and the hops are followed one by one.
     """
     raw = np.frombuffer(data, dtype=np.uint8)
     places = np.flatnonzero((raw[:-6] == 0xFF) & ((raw[1:-5] & 0xF0) == 0xF0))
@@ -82,6 +86,17 @@ def frame_table(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     ends = places + sizes
     following = np.minimum(np.searchsorted(places, ends), max(len(places) - 1, 0))
     linked = (sizes >= 7) & (places[following] == ends)
+    if len(places) and places[0] == 0:
+        reached = np.zeros(len(places), dtype=bool)
+        reached[0] = True
+        reached[following[linked]] = True
+        chain = np.flatnonzero(reached)
+        if (
+            linked[chain[:-1]].all()
+            and np.array_equal(following[chain[:-1]], chain[1:])
+            and ends[chain[-1]] == len(data)
+        ):
+            return places[chain], sizes[chain]
     # -1: the last frame (it ends the data); -2: it leads nowhere.
     hop = np.where(linked, following, np.where(ends == len(data), -1, -2)).tolist()
     chain, at = [], 0 if len(places) and places[0] == 0 else -2
