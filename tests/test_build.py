@@ -141,6 +141,20 @@ def test_hand_edited_film_is_replaced(tiny: Path) -> None:
     assert film.stat().st_size > 1000
 
 
+def test_a_film_rewritten_with_its_own_bytes_is_left_in_place(tiny: Path) -> None:
+    """A product whose (size, mtime, inode) moved is compared by content before copying."""
+    build(tiny)
+    film = tiny / "build" / "film.mp4"
+    film.write_bytes(film.read_bytes())  # same bytes, a new mtime
+    os.utime(film, ns=(1, 1))
+    stamp = film.stat()
+    report = build(tiny)
+    assert report["cut"]["status"] == "cached"
+    assert film.stat().st_ino == stamp.st_ino and film.stat().st_mtime_ns == 1
+    published = json.loads((tiny / ".filmkit" / "state" / "published.json").read_text())
+    assert published["build/film.mp4"][0] == f"{stamp.st_size}:1:{stamp.st_ino}"
+
+
 def test_corrupted_artifact_is_detected_and_rebuilt(tiny: Path) -> None:
     build(tiny)
     lock = (tiny / "film.lock").read_text()
