@@ -62,6 +62,10 @@ class StepBuilder:
         self.steps: dict[str, Step] = {}
         self.errors: list[SpecError] = []
         self.notes: list[SpecError] = []
+        # Each generator config's backend and validated params (a voice speaks hundreds of
+        # lines): by the config's id and the kind asked of it, with the config kept (so
+        # the id stays its own).
+        self._checked: dict[tuple[int, str], tuple[GeneratorConfig, Any, Any, str | None]] = {}
 
     def _add(self, step: Step) -> Step:
         self.steps.setdefault(step.id, step)
@@ -92,12 +96,19 @@ class StepBuilder:
         with a ``trainer`` gets a ``model:`` step before it; its file params
         become file inputs.
         """
+        if step_id in self.steps:
+            return self.steps[step_id]  # one picture every shot of a room shares
         config = self._config(ref)
         where = ("generators", ref) if isinstance(ref, str) else written_at
         origin = origin if origin is not None else written_at
-        backend = self._backend(config.backend, kind, where)
-        params = backend and self._params(backend, config.params, config.backend, where)
-        if backend is None or params is None:
+        checked = self._checked.get((id(config), kind))
+        if checked is None or checked[0] is not config:
+            backend = self._backend(config.backend, kind, where)
+            params = backend and self._params(backend, config.params, config.backend, where)
+            params_json = None if params is None else canonical_json(params.model_dump(mode="json"))
+            checked = self._checked[id(config), kind] = (config, backend, params, params_json)
+        _, backend, params, params_json = checked
+        if backend is None or params is None or params_json is None:
             return None
         inputs = [
             Input(name, file=str(value))
@@ -119,7 +130,7 @@ class StepBuilder:
                 kind=kind,
                 action=config.backend,
                 version=backend.version,
-                params=canonical_json(params.model_dump(mode="json")),
+                params=params_json,
                 seed=seed,
                 request=canonical_json(request),
                 inputs=tuple(inputs),
