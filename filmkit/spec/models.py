@@ -316,6 +316,9 @@ def layer_kind(data: Any) -> str | None:
     """Which kind of layer a mapping or model is: its defining key."""
     if isinstance(data, dict):
         return next((key for key in _LAYER_KEYS if key in data), None)
+    fields = getattr(type(data), "model_fields", None)  # a model's, without asking it
+    if fields is not None:
+        return next((key for key in _LAYER_KEYS if key in fields), None)
     return next((key for key in _LAYER_KEYS if hasattr(data, key)), None)
 
 
