@@ -99,18 +99,20 @@ class ArtifactStore:
         """Move a finished work file into the store; returns its reference."""
         os.chmod(source, 0o644)
         size = source.stat().st_size
-        if size < HASH_APART:
-            fsync_path(source)
-            digest = hash_file(source)
-        else:  # the disk writes the file back while a thread reads it for its digest
+        synced = size >= HASH_APART
+        if synced:  # the disk writes the file back while a thread reads it for its digest
             with ThreadPoolExecutor(1) as pool:
                 hashing = pool.submit(hash_file, source)
                 fsync_path(source)
                 digest = hashing.result()
-        target = self.object_path(digest)
+        else:
+            digest = hash_file(source)
         if self.is_valid(StoredObject(digest, size)):
-            source.unlink()
+            source.unlink()  # stored already (a scene's clock that did not move): no sync
             return StoredObject(digest, size)
+        if not synced:
+            fsync_path(source)
+        target = self.object_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.utime(source, (OBJECT_MTIME, OBJECT_MTIME))
         os.chmod(source, 0o444)
