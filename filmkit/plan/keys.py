@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 KEY_SCHEMA = 1
@@ -60,12 +61,18 @@ def key_of_json(
     same bytes as encoding the decoded values again, without doing it for
     every step of a long film.
     """
+    inputs = canonical_json(dict(input_digests)) if input_digests else "{}"
     text = (
-        f'{{"action":{canonical_json(action)},"inputs":{canonical_json(dict(input_digests))},'
+        f'{{"action":{_name_json(action)},"inputs":{inputs},'
         f'"params":{params_json},"request":{request_json},"schema":{KEY_SCHEMA},'
-        f'"seed":{canonical_json(seed)},"version":{canonical_json(version)}}}'
+        f'"seed":{seed if type(seed) is int else canonical_json(seed)},'
+        f'"version":{_name_json(version)}}}'
     )
     return sha256_text(text)
+
+
+# Backend ids and versions: a few distinct strings, encoded once each.
+_name_json = lru_cache(maxsize=256)(canonical_json)
 
 
 def derive_seed(film_seed: int, step_id: str) -> int:
