@@ -42,6 +42,7 @@ from filmkit.spec.sourcemap import SourceMap
 from filmkit.store.artifacts import STORE_DIR, ArtifactStore, file_stamp
 from filmkit.store.files import (
     atomic_copy,
+    atomic_output,
     atomic_write_bytes,
     atomic_write_text,
     hash_file,
@@ -659,64 +660,89 @@ class Project:
         for step_id, record in _finished(records):
             if profile != FINAL and full[step_id].kind in PICTURE_KINDS:
                 continue  # film.lock pins the final film's picture, never a draft's
+            outputs = {n: o["digest"] for n, o in record["outputs"].items()}
+            known = old.get(step_id)
+            if known is not None and known.key == record["key"] and known.outputs == outputs:
+                continue  # the same entry: its key decides the rest
             entries[step_id] = LockEntry(
                 key=record["key"],
                 config=record["config"],
                 request=record["request"],
                 generator=record["generator"],
                 inputs=record["inputs"],
-                outputs={n: o["digest"] for n, o in record["outputs"].items()},
+                outputs=outputs,
             )
         write_lock(self.lock_path, entries, [s.id for s in full], previous=old)
 
     def _publish(self, plan: Plan, records: dict[str, dict[str, Any]], film: Film) -> list[str]:
-        """Copy final outputs (film, subtitles, stems) into build/; write the provenance."""
+        """Put the final outputs into build/ (the film written from its cut's layout; the
+        subtitles and stems copied from the store); write the provenance beside the film.
+
+        ``state/published.json`` remembers, for each product, the (size, mtime, inode)
+        it was left with, what it was made from and the sha256 of its bytes: a product
+        left alone since is checked with one ``stat``.
+        """
         published = []
+        ledger = self.store.published()
+        before = dict(ledger)
+        film_digest = None
+        for relative, step_id, output in plan.products:
+            record = records.get(step_id)
+            if record is None or record["status"] not in FINISHED:
+                continue
+            made_from = record["outputs"][output]["digest"]
+            layout = plan[step_id].kind == "cut"
+            target = self.root / relative
+            published.append(relative)
+            known = ledger.get(relative)
+            if not (isinstance(known, list) and len(known) == 3 and known[1] == made_from):
+                known = None
+            # The bytes it should have: a copy's are its object's; a film's, the bytes
+            # written from the same layout before (unknown: it is written again).
+            expected = made_from if not layout else known[2] if known is not None else None
+            try:
+                stamp = file_stamp(target)
+            except OSError:
+                was = "missing"
+            else:
+                if expected is not None and (
+                    (known is not None and known[0] == stamp) or hash_file(target) == expected
+                ):
+                    ledger[relative] = [stamp, made_from, expected]
+                    film_digest = expected if layout else film_digest
+                    continue
+                was = "modified"
+            if layout:
+                from filmkit.render.mp4 import write_laid_out
+
+                sources = {n: self.store.object_path(d) for n, d in record["inputs"].items()}
+                with atomic_output(target) as tmp:
+                    expected = write_laid_out(self.store.object_path(made_from), sources, tmp)
+                film_digest = expected
+            else:
+                atomic_copy(self.store.object_path(made_from), target)
+            ledger[relative] = [file_stamp(target), made_from, expected]
+            if record["status"] == "cached":
+                record["status"] = "restored"
+                record["reason"] = f"{relative} was {was}"
+        if ledger != before:
+            self.store.note_published(ledger)
         cut = records.get("cut")
         if cut is not None and cut["status"] in FINISHED:
             from filmkit import provenance
 
             # Beside the film file this plan cuts: film.provenance.json, film.draft.…
             output = PurePosixPath(next(p for p, step, _ in plan.products if step == "cut"))
+            manifest = provenance.manifest(film, plan, records, self.registry, film_digest)
             for suffix, text in (
-                (
-                    ".provenance.json",
-                    provenance.dumps(provenance.manifest(film, plan, records, self.registry)),
-                ),
+                (".provenance.json", provenance.dumps(manifest)),
                 (".credits.txt", provenance.credits(film, plan, self.registry)),
             ):
                 relative = str(output.with_suffix(suffix))
                 target = self.root / relative
                 if not target.is_file() or target.read_text(encoding="utf-8") != text:
                     atomic_write_text(target, text, durable=False)
-                published.append(relative)
-        ledger = self.store.published()
-        before = dict(ledger)
-        for relative, step_id, output in plan.products:
-            record = records.get(step_id)
-            if record is None or record["status"] not in FINISHED:
-                continue
-            digest = record["outputs"][output]["digest"]
-            target = self.root / relative
-            published.append(relative)
-            try:
-                stamp = file_stamp(target)
-            except OSError:
-                was = "missing"
-            else:
-                if ledger.get(relative) == [stamp, digest]:
-                    continue
-                if hash_file(target) == digest:  # touched, or published by another checkout
-                    ledger[relative] = [stamp, digest]
-                    continue
-                was = "modified"
-            atomic_copy(self.store.object_path(digest), target)
-            ledger[relative] = [file_stamp(target), digest]
-            if record["status"] == "cached":
-                record["status"] = "restored"
-                record["reason"] = f"{relative} was {was}"
-        if ledger != before:
-            self.store.note_published(ledger)
+                published.insert(0 if suffix == ".provenance.json" else 1, relative)
         return published
 
     # the no-op fast path ------------------------------------------------------

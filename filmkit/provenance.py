@@ -36,9 +36,13 @@ KIND_TITLES = {
 
 
 def manifest(
-    film: Film, plan: Plan, records: Mapping[str, Mapping[str, Any]], registry: Registry
+    film: Film,
+    plan: Plan,
+    records: Mapping[str, Mapping[str, Any]],
+    registry: Registry,
+    film_digest: str | None,
 ) -> dict[str, Any]:
-    """The provenance manifest as plain data."""
+    """The provenance manifest as plain data; ``film_digest`` is the film file's sha256."""
     assets = []
     for step in plan:
         record = records.get(step.id)
@@ -66,8 +70,6 @@ def manifest(
                 "licence": backend.licence,
             }
         )
-    cut = records.get("cut", {})
-    film_digest = cut.get("outputs", {}).get("film", {}).get("digest")
     return {
         "title": film.title,
         "film": {"path": film.output, "digest": film_digest},

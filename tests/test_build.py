@@ -16,6 +16,8 @@ import pytest
 
 from filmkit.errors import BuildError, ProjectLockedError
 from filmkit.project import Project
+from filmkit.store.files import atomic_output
+from filmkit.store.lockfile import read_lock
 from tests.fakes import CALLS, fake_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +132,31 @@ def test_deleted_film_is_restored_from_the_store_not_rerendered(tiny: Path) -> N
     assert report["cut"]["status"] == "restored"
     assert report["cut"]["reason"] == "build/film.mp4 was missing"
     assert film.read_bytes() == original
+
+
+def test_the_store_keeps_the_films_layout_and_the_film_is_written_once(tiny: Path) -> None:
+    """The cut stores where the film's bytes lie in its reels and sound, not a copy of
+    them; the film is written from that where it is published, and again alike."""
+    build(tiny)
+    film = tiny / "build" / "film.mp4"
+    digest = read_lock(tiny / "film.lock")["cut"].outputs["film"]
+    layout = Project(tiny, fake_registry()).store.object_path(digest)
+    assert layout.read_bytes().startswith(b"filmkit movie layout")
+    assert layout.stat().st_size < film.stat().st_size / 4
+    stored = {p.stat().st_size for p in (tiny / ".filmkit" / "objects").rglob("*") if p.is_file()}
+    assert film.stat().st_size not in stored
+    original = film.read_bytes()
+    film.unlink()
+    build(tiny)
+    assert film.read_bytes() == original
+
+
+def test_a_film_that_fails_to_be_written_leaves_nothing_half_written(tmp_path: Path) -> None:
+    target = tmp_path / "build" / "film.mp4"
+    with pytest.raises(OSError, match="disk full"), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half a film")
+        raise OSError("disk full")
+    assert list(target.parent.iterdir()) == []
 
 
 def test_hand_edited_film_is_replaced(tiny: Path) -> None:

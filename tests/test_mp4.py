@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -141,6 +143,31 @@ def adts(payloads: list[bytes]) -> bytes:
         header = [0xFF, 0xF1, 0x4C, 0x80 | (size >> 11), (size >> 3) & 0xFF, (size & 7) << 5 | 0x1F]
         out += bytes(header + [0xFC]) + payload
     return out
+
+
+def test_a_film_written_from_its_stored_layout_is_the_film_written_directly(
+    tmp_path: Path,
+) -> None:
+    """The layout a cut stores names its sources; written from it (the sources found
+    under other paths), the film has the same bytes, and its sha256 is reported."""
+    parts = segments(tmp_path, [9, 14])
+    sound = scene_sound(tmp_path, 23 / FPS)
+    picture = write_film(parts, sound, tmp_path / "direct.mp4")
+    samples = round(picture.samples.duration / picture.samples.timescale * RATE)
+    movie = mp4.lay_out_movie(picture, aac.film_sound([sound], [0], samples), {"title": "Test"})
+    names = {parts[0]: "reel0", parts[1]: "reel1", sound: "aac0"}
+    layout = tmp_path / "film.movie"
+    layout.write_bytes(movie.dumps(names))
+    assert layout.stat().st_size < (tmp_path / "direct.mp4").stat().st_size / 4
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    sources = {name: Path(shutil.copy(path, moved / name)) for path, name in names.items()}
+    digest = mp4.write_laid_out(layout, sources, tmp_path / "laid_out.mp4")
+    written = (tmp_path / "laid_out.mp4").read_bytes()
+    assert written == (tmp_path / "direct.mp4").read_bytes()
+    assert digest == hashlib.sha256(written).hexdigest()
+    with pytest.raises(MediaError, match="not a movie layout"):
+        mp4.write_laid_out(parts[0], sources, tmp_path / "nothing.mp4")
 
 
 def test_adts_frames_are_found_past_sync_words_inside_their_payloads() -> None:

@@ -29,7 +29,7 @@ RENDER_VERSIONS = {
     "render/loudness": "1",
     "render/master": "1",
     "render/reel": "1",
-    "render/cut": "8",
+    "render/cut": "9",
     "render/upscale": "1",
     "render/talk": "1",
 }
@@ -47,7 +47,7 @@ RENDER_OUTPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "loudness": (("gain", ".json"),),
     "master": (("aac", ".aac"), ("levels", ".json")),
     "reel": (("video", ".mp4"),),
-    "cut": (("film", ".mp4"),),
+    "cut": (("film", ".movie"),),
     "upscale": (("image", ".png"),),
     "talk": (("mouth_open", ".png"), ("blink", ".png")),
 }

@@ -161,9 +161,12 @@ def _listing(files: list[Path], out: Path) -> Path:
 def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict[str, Any]:
     """Join the reels of picture and the scenes' sound, both by stream copy; check loudness.
 
-    Nothing is encoded here: the picture segments and every scene's AAC were
-    encoded by their own steps, so the cut costs a copy of the film's bytes.
-    The film's loudness and true peak are pooled from the scenes' masters.
+    Nothing is encoded here, and nothing copied: the picture segments and every
+    scene's AAC were encoded by their own steps, and ``out`` is the film's
+    layout (:class:`mp4.Movie`: its header and where each of its bytes lies in
+    those inputs). :func:`mp4.write_laid_out` writes the film from it where the build
+    publishes it, so a film's bytes are written once, and not kept twice. The
+    film's loudness and true peak are pooled from the scenes' masters.
     """
     clock = json.loads(inputs["shots"].read_text(encoding="utf-8"))
     duration = clock["duration"]
@@ -173,7 +176,8 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     sound = aac.film_sound([inputs[f"aac{u}"] for u in scenes], starts, round(duration * rate))
     picture = mp4.join_videos([mp4.read_video(inputs[f"reel{i}"]) for i in range(params["reels"])])
     tags = {"title": params["title"], "comment": AI_NOTICE, "encoder": "filmkit"}
-    mp4.write_movie(out, picture, sound, tags)
+    names = {path: name for name, path in inputs.items()}
+    out.write_bytes(mp4.lay_out_movie(picture, sound, tags).dumps(names))
     scene_levels = [json.loads(inputs[f"levels{u}"].read_text(encoding="utf-8")) for u in scenes]
     levels = loudness.Levels(
         loudness.gated_loudness(

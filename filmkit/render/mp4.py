@@ -17,15 +17,20 @@ is covered: one H.264 and one AAC track, plain edit lists.
 
 from __future__ import annotations
 
+import array
+import json
+import os
 import struct
+import sys
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
+from filmkit.store.files import hash_file
 
 MOVIE_TIMESCALE = 1000
 # Picture and sound alternate in chunks of about this many seconds.
@@ -137,6 +142,107 @@ def write_movie(out: Path, video: Video, sound: Sound, tags: dict[str, str]) -> 
 
     ``tags`` (``title``, ``comment``, ``encoder``) go into the file's metadata.
     """
+    lay_out_movie(video, sound, tags).write(out)
+
+
+class Spans(NamedTuple):
+    """Where one track's samples lie: sample ``k`` is ``size[k]`` bytes at
+    ``offset[k]`` of ``paths[source[k]]`` (plain integer columns)."""
+
+    paths: tuple[Path, ...]
+    source: Sequence[int]
+    offset: Sequence[int]
+    size: Sequence[int]
+
+
+@dataclass(frozen=True)
+class Movie:
+    """An MP4 file before it is written: its header (``ftyp``, ``moov``, the ``mdat``
+    header), then the samples of every chunk (``chunks[track]`` holds each chunk's
+    first sample), chunk after chunk in ``order`` (indexes into all tracks' chunks).
+
+    A cut keeps this (a few bytes a sample, see :meth:`dumps`) rather than a copy
+    of the film: the film is written once, where it is published, and writing it
+    needs neither numpy nor ffmpeg.
+    """
+
+    header: bytes
+    tracks: tuple[Spans, ...]
+    chunks: tuple[Sequence[int], ...]
+    order: Sequence[int]
+
+    def write(self, out: Path, sources: Mapping[str, Path] | None = None) -> str:
+        """Write the file at ``out``; its sha256. ``sources`` gives the files that the
+        tracks' paths name (a layout read back by :meth:`loads` names them)."""
+        found = sources or {}
+        tracks = [
+            t._replace(paths=tuple(found.get(str(p), p) for p in t.paths)) for t in self.tracks
+        ]
+        with out.open("wb", buffering=0) as sink:
+            _write_all(sink.fileno(), self.header)
+            for piece in _chunk_pieces(tracks, self.chunks, self.order):
+                if isinstance(piece, bytes):
+                    _write_all(sink.fileno(), piece)
+                else:
+                    _copy_range(*piece, sink.fileno())
+        # Read back from the page cache: most of the film was copied in the kernel, and
+        # never passed through Python to be hashed on the way.
+        return hash_file(out)
+
+    def dumps(self, names: Mapping[Path, str]) -> bytes:
+        """The layout as bytes, each source file under its name in ``names``."""
+        columns: list[tuple[str, Sequence[int]]] = [("order", self.order)]
+        paths = []
+        for number, (track, firsts) in enumerate(zip(self.tracks, self.chunks, strict=True)):
+            paths.append([names[path] for path in track.paths])
+            columns += [(f"{number}.{f}", getattr(track, f)) for f in ("source", "offset", "size")]
+            columns.append((f"{number}.chunks", firsts))
+        table = [[name, len(values)] for name, values in columns]
+        head = {"header": len(self.header), "paths": paths, "columns": table}
+        out = [_LAYOUT_MAGIC, json.dumps(head).encode() + b"\n", self.header]
+        for _, values in columns:
+            column = array.array("q", list(values))
+            if sys.byteorder == "big":
+                column.byteswap()
+            out.append(column.tobytes())
+        return b"".join(out)
+
+    @classmethod
+    def loads(cls, data: bytes) -> Movie:
+        """A layout :meth:`dumps` wrote; its tracks' paths are the names given there."""
+        if not data.startswith(_LAYOUT_MAGIC):
+            raise MediaError("not a movie layout written by filmkit")
+        end = data.index(b"\n", len(_LAYOUT_MAGIC))
+        head = json.loads(data[len(_LAYOUT_MAGIC) : end])
+        at = end + 1
+        header = data[at : at + head["header"]]
+        at += head["header"]
+        columns = {}
+        for name, count in head["columns"]:
+            column = array.array("q", data[at : at + 8 * count])
+            if sys.byteorder == "big":
+                column.byteswap()
+            columns[name] = column.tolist()
+            at += 8 * count
+        tracks, chunks = [], []
+        for number, paths in enumerate(head["paths"]):
+            values = [columns[f"{number}.{f}"] for f in ("source", "offset", "size")]
+            tracks.append(Spans(tuple(Path(p) for p in paths), *values))
+            chunks.append(columns[f"{number}.chunks"])
+        return cls(header, tuple(tracks), tuple(chunks), columns["order"])
+
+
+_LAYOUT_MAGIC = b"filmkit movie layout 1\n"
+
+
+def write_laid_out(layout: Path, sources: Mapping[str, Path], out: Path) -> str:
+    """The movie whose layout (:meth:`Movie.dumps`) is at ``layout``, written at ``out``
+    from ``sources`` (the files its names stand for); the sha256 of what was written."""
+    return Movie.loads(layout.read_bytes()).write(out, sources)
+
+
+def lay_out_movie(video: Video, sound: Sound, tags: dict[str, str]) -> Movie:
+    """Where everything in the MP4 of ``video`` and ``sound`` goes (see :func:`write_movie`)."""
     tracks = [video.samples, sound.samples]
     chunks = [_chunking(track) for track in tracks]
     order = _interleaving(tracks, chunks)
@@ -165,9 +271,10 @@ def write_movie(out: Path, video: Video, sound: Sound, tags: dict[str, str]) -> 
     offsets = [positions[: len(chunks[0])], positions[len(chunks[0]) :]]
     header = ftyp + moov(offsets) + mdat_header
     assert len(header) == start
-    with out.open("wb") as sink:
-        sink.write(header)
-        _copy_samples(sink, tracks, chunks, order)
+    spans = tuple(
+        Spans(t.paths, t.source.tolist(), t.offset.tolist(), t.size.tolist()) for t in tracks
+    )
+    return Movie(header, spans, tuple(c.tolist() for c in chunks), order.tolist())
 
 
 def _or_zeros(values: np.ndarray | None, part: Samples) -> np.ndarray:
@@ -369,20 +476,51 @@ def _interleaving(tracks: list[Samples], chunks: list[np.ndarray]) -> np.ndarray
     return np.lexsort((np.concatenate(which), np.concatenate(times)))
 
 
-def _copy_samples(sink: BinaryIO, tracks: list[Samples], chunks: list[np.ndarray], order) -> None:
-    """Write every chunk's sample bytes in ``order`` (indexes into both tracks' chunks)."""
+def _chunk_pieces(
+    tracks: Sequence[Spans], chunks: Sequence[Sequence[int]], order: Sequence[int]
+) -> Iterator[bytes | tuple[BinaryIO, int, int]]:
+    """Every chunk's sample bytes in ``order`` (indexes into all tracks' chunks): as
+    (file, offset, length) where they lie back to back (a picture chunk), else as bytes
+    (AAC frames without the ADTS headers between them)."""
     where = [(number, i) for number, firsts in enumerate(chunks) for i in range(len(firsts))]
     sources = _OpenFiles()
     try:
         for index in order:
             number, i = where[index]
             track, firsts = tracks[number], chunks[number]
-            first = int(firsts[i])
-            last = int(firsts[i + 1]) if i + 1 < len(firsts) else len(track)
-            source = sources.get(track.paths[int(track.source[first])])
-            sink.write(_chunk_bytes(source, track.offset[first:last], track.size[first:last]))
+            first = firsts[i]
+            last = firsts[i + 1] if i + 1 < len(firsts) else len(track.size)
+            source = sources.get(track.paths[track.source[first]])
+            offset, size = track.offset[first:last], track.size[first:last]
+            begin, length = offset[0], offset[-1] + size[-1] - offset[0]
+            if length == sum(size):
+                yield source, begin, length
+            else:
+                yield _chunk_bytes(source, offset, size)
     finally:
         sources.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_range(source: BinaryIO, begin: int, length: int, fd: int) -> None:
+    """Append ``length`` bytes at ``begin`` of ``source`` to ``fd``, in the kernel where it
+    can (``copy_file_range``), else through a buffer."""
+    at, end = begin, begin + length
+    while at < end:
+        try:
+            copied = os.copy_file_range(source.fileno(), fd, end - at, at)
+        except (AttributeError, OSError):  # not on this system or between these files
+            data = os.pread(source.fileno(), end - at, at)
+            _write_all(fd, data)
+            copied = len(data)
+        if copied == 0:
+            raise MediaError(f"{source.name} is shorter than its sample tables say")
+        at += copied
 
 
 class _OpenFiles:
@@ -407,19 +545,18 @@ class _OpenFiles:
             self.open.popitem()[1].close()
 
 
-def _chunk_bytes(source: BinaryIO, offset: np.ndarray, size: np.ndarray) -> bytes:
+def _chunk_bytes(source: BinaryIO, offset: Sequence[int], size: Sequence[int]) -> bytes:
     """The samples at ``offset`` of ``size`` in ``source``, read as one span."""
-    begin, end = int(offset[0]), int(offset[-1] + size[-1])
+    begin, end = offset[0], offset[-1] + size[-1]
     source.seek(begin)
     span = source.read(end - begin)
     if len(span) != end - begin:
         raise MediaError(f"{source.name} is shorter than its sample tables say")
-    if end - begin == int(size.sum()):
+    if end - begin == sum(size):
         return span  # the samples lie back to back
     # Something lies between them (ADTS headers): keep only the samples' bytes.
     view = memoryview(span)
-    pieces = zip((offset - begin).tolist(), size.tolist(), strict=True)
-    return b"".join([view[at : at + length] for at, length in pieces])
+    return b"".join([view[at - begin : at - begin + n] for at, n in zip(offset, size, strict=True)])
 
 
 def _in_movie_time(duration: int, timescale: int) -> int:

@@ -190,7 +190,8 @@ class ArtifactStore:
     # published products ----------------------------------------------------
 
     def published(self) -> dict[str, list[str]]:
-        """What each product path was last published from: ``{path: [stamp, digest]}``.
+        """What each product path was last published as: ``{path: [stamp, made from (an
+        object's digest), sha256 of the bytes written]}``.
 
         One file for every product, so a film of hundreds of stems checks them
         with a ``stat`` each, not a cache file each.

@@ -7,7 +7,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,23 +60,31 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def atomic_copy(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` atomically (temp file, rename), without fsync.
-
-    For products: copies of stored objects, which a crash may lose (never half
-    of one) and the next build publishes again; syncing a feature's worth of
-    bytes to disk on every build would cost more than the copy.
-    """
+@contextmanager
+def atomic_output(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` to write; it becomes ``target`` (one rename) if
+    the block finishes, and is removed if it fails. No fsync: for products, which a crash
+    may lose (never half of one) and the next build publishes again."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     try:
-        os.close(fd)
-        shutil.copyfile(source, tmp)  # in the kernel where it can (sendfile)
+        yield Path(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically (see :func:`atomic_output`).
+
+    For products: copies of stored objects; syncing a feature's worth of bytes
+    to disk on every build would cost more than the copy.
+    """
+    with atomic_output(target) as tmp:
+        shutil.copyfile(source, tmp)  # in the kernel where it can (sendfile)
 
 
 def json_text(data: Mapping[str, Any], *, sort_keys: bool = False) -> str:
