@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -51,6 +52,12 @@ def scene_sound(folder: Path, seconds: float) -> Path:
     return path
 
 
+def unwrapped(adts: Path) -> tuple[Path, aac.Units]:
+    """The ADTS stream's frames back to back (as the master stores them), and their table."""
+    raw = adts.with_suffix(".raw")
+    return raw, aac.unwrap(adts, raw)
+
+
 def framemd5(path: Path, stream: str) -> list[tuple[str, ...]]:
     """Every decoded frame of one stream: its decode and show times, size and checksum.
 
@@ -67,19 +74,20 @@ def ffmpeg_join(parts: list[Path], sound: Path, frames: int, out: Path) -> None:
     """The same join by ffmpeg: concat demuxer, stream copy, the same AAC frames."""
     listing = out.with_suffix(".txt")
     listing.write_text("".join(f"file '{path}'\n" for path in parts))
-    data = sound.read_bytes()
-    starts, sizes = aac.frame_table(data)
+    with sound.open("rb") as stream:
+        every = [header + payload for header, payload in aac.frames(stream)]
     kept = out.with_suffix(".aac")  # without the priming frame, as many frames as the film's
-    used = zip(starts[1 : frames + 1], sizes[1 : frames + 1], strict=True)
-    kept.write_bytes(b"".join(data[a : a + n] for a, n in used))
+    kept.write_bytes(b"".join(every[1 : frames + 1]))
     run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(kept)]
                + ["-map", "0:v", "-map", "1:a", "-c", "copy", str(out)])  # fmt: skip
 
 
-def write_film(parts: list[Path], sound: Path, out: Path) -> mp4.Video:
+def write_film(parts: list[Path], sound: Path, out: Path, title: str = "Test") -> mp4.Video:
     picture = mp4.join_videos([mp4.read_video(path) for path in parts])
     samples = round(picture.samples.duration / picture.samples.timescale * RATE)
-    mp4.write_movie(out, picture, aac.film_sound([sound], [0], samples), {"title": "Test"})
+    mp4.write_movie(
+        out, picture, aac.film_sound([unwrapped(sound)], [0], samples), {"title": title}
+    )
     return picture
 
 
@@ -152,10 +160,11 @@ def test_a_film_written_from_its_stored_layout_is_the_film_written_directly(
     under other paths), the film has the same bytes, and its sha256 is reported."""
     parts = segments(tmp_path, [9, 14])
     sound = scene_sound(tmp_path, 23 / FPS)
-    picture = write_film(parts, sound, tmp_path / "direct.mp4")
+    picture = write_film(parts, sound, tmp_path / "direct.mp4", title="T")
     samples = round(picture.samples.duration / picture.samples.timescale * RATE)
-    movie = mp4.lay_out_movie(picture, aac.film_sound([sound], [0], samples), {"title": "Test"})
-    names = {parts[0]: "reel0", parts[1]: "reel1", sound: "aac0"}
+    raw, units = unwrapped(sound)
+    movie = mp4.lay_out_movie(picture, aac.film_sound([(raw, units)], [0], samples), {"title": "T"})
+    names = {parts[0]: "reel0", parts[1]: "reel1", raw: "aac0"}
     layout = tmp_path / "film.movie"
     layout.write_bytes(movie.dumps(names))
     assert layout.stat().st_size < (tmp_path / "direct.mp4").stat().st_size / 4
@@ -170,30 +179,44 @@ def test_a_film_written_from_its_stored_layout_is_the_film_written_directly(
         mp4.write_laid_out(parts[0], sources, tmp_path / "nothing.mp4")
 
 
+def payloads_of(data: bytes) -> list[bytes]:
+    return [payload for _, payload in aac.frames(io.BytesIO(data))]
+
+
 def test_adts_frames_are_found_past_sync_words_inside_their_payloads() -> None:
     rng = np.random.default_rng(3)
     payloads = [rng.bytes(int(n)) for n in rng.integers(1, 600, 200)]
     payloads[5] = b"\xff\xf1\x4c\x80\x00\x3f\xfc" * 3  # a header's look-alike in the data
-    data = adts(payloads)
-    starts, sizes = aac.frame_table(data)
-    assert sizes.tolist() == [len(p) + 7 for p in payloads]
-    assert starts.tolist() == np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
-    with pytest.raises(MediaError, match="damaged"):
-        aac.frame_table(data[:-3])
-    with pytest.raises(MediaError, match="not an ADTS"):
-        aac.frame_table(b"\0" * 40 + data)
-
-
-def test_adts_frames_are_found_when_look_alike_headers_lead_to_each_other() -> None:
-    """Inside one frame, a look-alike header of size 20 leads to another 20 bytes on:
-    the second is linked to, so the quick reading fails its check, and the frames are
-    found by following the hops."""
+    # Inside one frame, a look-alike header of size 20 leading to another 20 bytes on.
     look_alike = bytes([0xFF, 0xF1, 0x4C, 0x80, 20 >> 3, (20 & 7) << 5 | 0x1F, 0xFC])
-    payloads = [b"\x01" * 50, look_alike + b"\x02" * 13 + look_alike + b"\x03" * 30, b"\x04" * 9]
+    payloads[9] = look_alike + b"\x02" * 13 + look_alike + b"\x03" * 30
     data = adts(payloads)
-    starts, sizes = aac.frame_table(data)
-    assert sizes.tolist() == [len(p) + 7 for p in payloads]
-    assert starts.tolist() == [0, 57, 57 + len(payloads[1]) + 7]
+    assert payloads_of(data) == payloads
+    with pytest.raises(MediaError, match="damaged.*cut short"):
+        payloads_of(data[:-3])
+    with pytest.raises(MediaError, match="damaged.*no frame header"):
+        payloads_of(data + b"\0" * 9)
+    with pytest.raises(MediaError, match="not an ADTS"):
+        payloads_of(b"\0" * 40 + data)
+
+
+def test_adts_unwrapped_keeps_every_payload_back_to_back_with_its_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    payloads = [rng.bytes(int(n)) for n in rng.integers(1, 400, 50)]
+    data = bytearray(adts(payloads))
+    crc = bytes([0xFF, 0xF0, 0x4C, 0x80, (4 + 9) >> 3, ((4 + 9) & 7) << 5 | 0x1F, 0xFC, 0xAB, 0xCD])
+    data += crc + b"\x05" * 4  # a frame whose header carries a CRC (protection absent = 0)
+    (tmp_path / "in.aac").write_bytes(bytes(data))
+    units = aac.unwrap(tmp_path / "in.aac", tmp_path / "raw")
+    assert (tmp_path / "raw").read_bytes() == b"".join(payloads) + b"\x05" * 4
+    assert units.sizes.tolist() == [len(p) for p in payloads] + [4]
+    assert (units.config, units.rate, units.channels) == (bytes([0x11, 0x90]), 48000, 2)
+    assert aac.Units.loads(units.dumps()).sizes.tolist() == units.sizes.tolist()
+    several = bytearray(adts(payloads[:3]))
+    several[6] |= 0x01  # the first frame says it holds two AAC blocks
+    (tmp_path / "two.aac").write_bytes(bytes(several))
+    with pytest.raises(MediaError, match="several AAC blocks"):
+        aac.unwrap(tmp_path / "two.aac", tmp_path / "raw")
 
 
 # -- the whole film against a single-pass render ---------------------------------

@@ -75,7 +75,11 @@ def mix_and_master(params: dict, inputs: dict[str, Path], out: Path) -> dict[str
     outputs |= {"audio": out / "mix.npy", "levels": out / "levels.json"}
     mix.mix_scene(params, inputs, outputs)
     (out / "gain.json").write_text(json.dumps({"gain_db": 6.0}))
-    masters = {"aac": out / "scene.aac", "levels": out / "master.json"}
+    masters = {
+        "aac": out / "scene.aac",
+        "frames": out / "frames.json",
+        "levels": out / "master.json",
+    }
     mastering = {"audio": outputs["audio"], "levels": outputs["levels"], "gain": out / "gain.json"}
     mix.master_scene({"rate": RATE, "true_peak": -1.0}, mastering, masters)
     return {path.name: path.read_bytes() for path in [*outputs.values(), *masters.values()]}
@@ -195,7 +199,11 @@ def peaks(params: dict, inputs: dict[str, Path], out: Path) -> tuple[int, int]:
         mix.mix_scene(params, inputs, outputs)
         mixing = tracemalloc.get_traced_memory()[1]
         (out / "gain.json").write_text(json.dumps({"gain_db": 6.0}))
-        masters = {"aac": out / "scene.aac", "levels": out / "master.json"}
+        masters = {
+            "aac": out / "scene.aac",
+            "frames": out / "frames.json",
+            "levels": out / "master.json",
+        }
         inputs = {"audio": outputs["audio"], "levels": outputs["levels"], "gain": out / "gain.json"}
         tracemalloc.reset_peak()
         mix.master_scene({"rate": RATE, "true_peak": -1.0}, inputs, masters)

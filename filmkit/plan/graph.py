@@ -406,6 +406,7 @@ class _Compiler(SoundSteps, EffectSteps):
         reels = len(inputs)
         for u, master in enumerate(masters):
             inputs.append(Input(f"aac{u}", step=master.id, output="aac"))
+            inputs.append(Input(f"frames{u}", step=master.id, output="frames"))
             inputs.append(Input(f"levels{u}", step=master.id, output="levels"))
         inputs.append(Input("shots", step=timeline.id, output="shots"))
         params = {

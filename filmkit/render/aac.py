@@ -16,12 +16,20 @@ blended by the decoder's own overlap.
 
 The encoder's first frame of every scene is its priming frame (the
 encoder's delay); it is dropped, so the decoded sound starts on time.
+
+A master keeps its scene's frames without their ADTS headers (:func:`unwrap`),
+back to back as an MP4 holds them, with a table of their sizes
+(:class:`Units`): the cut lays the film's sound out from the tables alone, and
+the film copies each second of sound across as one range.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import array
+import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
@@ -68,45 +76,27 @@ class Encoder(FeedingFfmpeg):
         self._put(np.array(audio, dtype="<f4", order="C"))
 
 
-def frame_table(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Where each frame of an ADTS stream starts, and its size with its header.
+def frames(stream: BinaryIO) -> Iterator[tuple[bytes, bytes]]:
+    """Each frame of the ADTS stream ``stream`` reads on: its header (7 bytes, 9 with a
+    CRC) and its payload.
 
-    A frame's header holds its size, so the frames are found by hopping from
-    one to the next. numpy reads a size at every place a header could start
-    and links each to the place it leads to. The frames are then the places
-    some link leads to (and the first): when those hop one to the next from
-    the first byte to the last, they are the chain, found without a loop; a
-    look-alike header inside a frame that another look-alike leads to breaks
-    that, and the hops are followed one by one.
+    A frame's header holds its size, so each frame leads to the next; read from
+    the first byte, sync-word look-alikes inside payloads are never mistaken for
+    headers, and a stream of any length is read a frame at a time.
     """
-    raw = np.frombuffer(data, dtype=np.uint8)
-    places = np.flatnonzero((raw[:-6] == 0xFF) & ((raw[1:-5] & 0xF0) == 0xF0))
-    fields = raw[places[:, None] + np.arange(3, 6)].astype(np.int64)
-    sizes = ((fields[:, 0] & 0x03) << 11) | (fields[:, 1] << 3) | (fields[:, 2] >> 5)
-    ends = places + sizes
-    following = np.minimum(np.searchsorted(places, ends), max(len(places) - 1, 0))
-    linked = (sizes >= 7) & (places[following] == ends)
-    if len(places) and places[0] == 0:
-        reached = np.zeros(len(places), dtype=bool)
-        reached[0] = True
-        reached[following[linked]] = True
-        chain = np.flatnonzero(reached)
-        if (
-            linked[chain[:-1]].all()
-            and np.array_equal(following[chain[:-1]], chain[1:])
-            and ends[chain[-1]] == len(data)
-        ):
-            return places[chain], sizes[chain]
-    # -1: the last frame (it ends the data); -2: it leads nowhere.
-    hop = np.where(linked, following, np.where(ends == len(data), -1, -2)).tolist()
-    chain, at = [], 0 if len(places) and places[0] == 0 else -2
-    while at >= 0:
-        chain.append(at)
-        at = hop[at]
-    if at == -2:
-        where = int(places[chain[-1]] if chain else 0)
-        raise MediaError(f"not an ADTS AAC stream, or a damaged one, at byte {where}")
-    return places[chain], sizes[chain]
+    at = 0
+    while header := stream.read(7):
+        if len(header) < 7 or header[0] != 0xFF or header[1] & 0xF0 != 0xF0:
+            what = "not an ADTS AAC stream" if at == 0 else "a damaged ADTS AAC stream"
+            raise MediaError(f"{what}: no frame header at byte {at}")
+        if not header[1] & 0x01:  # protection absent = 0: a CRC follows the header
+            header += stream.read(2)
+        size = ((header[3] & 0x03) << 11) | (header[4] << 3) | (header[5] >> 5)
+        payload = stream.read(size - len(header)) if size > len(header) else b""
+        if size < len(header) or len(payload) != size - len(header):
+            raise MediaError(f"a damaged ADTS AAC stream: the frame at byte {at} is cut short")
+        yield header, payload
+        at += size
 
 
 def grid(starts: Sequence[int], total: int) -> list[int]:
@@ -120,48 +110,99 @@ def grid(starts: Sequence[int], total: int) -> list[int]:
     return [b - a for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def film_sound(sections: Sequence[Path], starts: Sequence[int], total: int) -> mp4.Sound:
-    """The scenes' ADTS streams laid on the film's frame grid, as the film's sound track.
+class Units(NamedTuple):
+    """A scene's AAC as the master stores it: its frames' payloads back to back (no
+    ADTS headers, which an MP4 does not keep), their sizes, and the decoder's config.
+
+    Where each frame lies follows from the sizes, so the cut lays a scene's sound
+    out without reading the sound itself.
+    """
+
+    sizes: np.ndarray
+    config: bytes  # the AudioSpecificConfig an MP4 track needs
+    rate: int
+    channels: int
+
+    def dumps(self) -> str:
+        value = {
+            "config": self.config.hex(),
+            "rate": self.rate,
+            "channels": self.channels,
+            "sizes": self.sizes.tolist(),
+        }
+        return json.dumps(value, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> Units:
+        value = json.loads(text)
+        sizes = np.asarray(value["sizes"], dtype=np.int64)
+        return cls(sizes, bytes.fromhex(value["config"]), value["rate"], value["channels"])
+
+
+def unwrap(adts: Path, out: Path) -> Units:
+    """Write the payloads of the ADTS stream at ``adts`` back to back at ``out``; their table.
+
+    Every frame must be one AAC block, and all share one rate and layout (as an
+    encode by :class:`Encoder` does). Read and written a frame at a time.
+    """
+    sizes = array.array("q")
+    first = b""
+    with adts.open("rb") as stream, out.open("wb") as sink:
+        try:
+            for header, payload in frames(stream):
+                if header[6] & 0x03:
+                    raise MediaError("ADTS frames of several AAC blocks")
+                if not first:
+                    first = header
+                elif header[2] != first[2] or (header[3] ^ first[3]) & 0xC0:
+                    raise MediaError("ADTS frames of several rates or layouts")
+                sink.write(payload)
+                sizes.append(len(payload))
+        except MediaError as error:
+            raise MediaError(f"{adts.name}: {error}") from None
+    if not first:
+        raise MediaError(f"{adts.name}: no AAC frames")
+    profile, rate_index = first[2] >> 6, (first[2] >> 2) & 0x0F
+    if rate_index >= len(RATES):
+        raise MediaError(f"{adts.name}: an ADTS sampling rate index of {rate_index}")
+    channels = ((first[2] & 0x01) << 2) | (first[3] >> 6)
+    specific = ((profile + 1) << 11) | (rate_index << 7) | (channels << 3)
+    return Units(np.asarray(sizes), specific.to_bytes(2, "big"), RATES[rate_index], channels)
+
+
+def film_sound(
+    sections: Sequence[tuple[Path, Units]], starts: Sequence[int], total: int
+) -> mp4.Sound:
+    """The scenes' sound (each its raw frames and their :class:`Units`) laid on the film's
+    frame grid, as the film's sound track.
 
     Scene ``u`` gives the frames after its priming frame that :func:`grid`
-    allots it; nothing is copied here, the track says where those frames are.
+    allots it; nothing is read or copied here, the track says where those frames are.
     """
     sources, offsets, sizes = [], [], []
     config = None
-    for number, (path, count) in enumerate(zip(sections, grid(starts, total), strict=True)):
-        data = path.read_bytes()
-        first, size = frame_table(data)
-        if first.shape[0] < count + 1:
-            raise MediaError(f"{path.name}: {first.shape[0]} AAC frames, the cut needs {count + 1}")
-        first, size = first[1 : count + 1], size[1 : count + 1]  # frame 0 is the priming
-        if count:
-            header = data[int(first[0]) : int(first[0]) + 7]
-            if config is None:
-                config = header
-            elif (header[2], header[3] & 0xC0) != (config[2], config[3] & 0xC0):
-                raise MediaError(f"{path.name}: AAC of another rate or layout than the film's")
-        protected = np.frombuffer(data, dtype=np.uint8)[first + 1] & 1 == 0
-        blocks = np.frombuffer(data, dtype=np.uint8)[first + 6] & 0x03
-        if blocks.any():
-            raise MediaError(f"{path.name}: ADTS frames of several AAC blocks")
-        header = 7 + 2 * protected.astype(np.int64)  # a CRC follows the header
+    counts = grid(starts, total)
+    for number, ((path, units), count) in enumerate(zip(sections, counts, strict=True)):
+        if len(units.sizes) < count + 1:
+            raise MediaError(
+                f"{path.name}: {len(units.sizes)} AAC frames, the cut needs {count + 1}"
+            )
+        if config is None:
+            config = units
+        elif (units.config, units.rate, units.channels) != config[1:]:
+            raise MediaError(f"{path.name}: AAC of another rate or layout than the film's")
+        at = np.cumsum(units.sizes) - units.sizes
         sources.append(np.full(count, number, dtype=np.int64))
-        offsets.append(first + header)
-        sizes.append(size - header)
-    if config is None:
+        offsets.append(at[1 : count + 1])  # frame 0 is the priming
+        sizes.append(units.sizes[1 : count + 1])
+    if config is None or not sum(counts):
         raise MediaError("the film has no sound")
-    profile, rate_index = config[2] >> 6, (config[2] >> 2) & 0x0F
-    channels = ((config[2] & 0x01) << 2) | (config[3] >> 6)
-    specific = ((profile + 1) << 11) | (rate_index << 7) | (channels << 3)
-    if rate_index >= len(RATES):
-        raise MediaError(f"{sections[0].name}: an ADTS sampling rate index of {rate_index}")
-    rate = RATES[rate_index]
     samples = mp4.Samples(
-        paths=tuple(sections),
+        paths=tuple(path for path, _ in sections),
         source=np.concatenate(sources),
         offset=np.concatenate(offsets),
         size=np.concatenate(sizes),
         delta=np.full(sum(len(s) for s in sizes), FRAME, dtype=np.int64),
-        timescale=rate,
+        timescale=config.rate,
     )
-    return mp4.Sound(samples, specific.to_bytes(2, "big"), rate, channels)
+    return mp4.Sound(samples, config.config, config.rate, config.channels)

@@ -173,7 +173,11 @@ def cut_film(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dict
     rate = params["rate"]
     scenes = range(len(params["scenes"]))
     starts = [round(clock["shots"][first]["start"] * rate) for first in params["scenes"]]
-    sound = aac.film_sound([inputs[f"aac{u}"] for u in scenes], starts, round(duration * rate))
+    sections = [
+        (inputs[f"aac{u}"], aac.Units.loads(inputs[f"frames{u}"].read_text(encoding="utf-8")))
+        for u in scenes
+    ]
+    sound = aac.film_sound(sections, starts, round(duration * rate))
     picture = mp4.join_videos([mp4.read_video(inputs[f"reel{i}"]) for i in range(params["reels"])])
     tags = {"title": params["title"], "comment": AI_NOTICE, "encoder": "filmkit"}
     names = {path: name for name, path in inputs.items()}

@@ -478,7 +478,8 @@ def film_gain(params: dict[str, Any], inputs: dict[str, Path], out: Path) -> dic
 
 
 def master_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[str, Path]) -> dict:
-    """A scene's mix at the film's gain, under the true-peak ceiling, encoded as AAC.
+    """A scene's mix at the film's gain, under the true-peak ceiling, encoded as AAC
+    (``aac``: the frames back to back; ``frames``: their :class:`aac.Units` table).
 
     The mix is read, limited, measured and encoded ``BLOCK_SAMPLES`` at a
     time (the limiter reads a little of the mix either side of each block),
@@ -490,7 +491,8 @@ def master_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[
     scale = np.float32(10 ** (gain / 20))
     powers = loudness.BlockPowers(rate)
     peak = loudness.TruePeak()
-    with _Samples(inputs["audio"]) as mixed, aac.Encoder(rate, outputs["aac"]) as encoder:
+    adts = outputs["aac"].with_name(outputs["aac"].name + ".adts")
+    with _Samples(inputs["audio"]) as mixed, aac.Encoder(rate, adts) as encoder:
         # A little headroom under the ceiling: AAC encoding adds a few tenths of a dB.
         for first, mastered in loudness.limited_blocks(
             lambda start, stop: mixed.read(start, stop) * scale,
@@ -507,6 +509,10 @@ def master_scene(params: dict[str, Any], inputs: dict[str, Path], outputs: dict[
     _write_json(
         outputs["levels"], {"samples": own, "blocks": blocks.tolist(), "true_peak": true_peak}
     )
+    # Kept without ADTS headers, with its frames' table: the cut lays the film's
+    # sound out from the table, and the film takes the frames in whole ranges.
+    outputs["frames"].write_text(aac.unwrap(adts, outputs["aac"]).dumps(), encoding="utf-8")
+    adts.unlink()
     return {
         "gain_db": gain,
         "lufs": round(loudness.gated_loudness(blocks), 2),

@@ -11,26 +11,29 @@ and the picture and sound interleaved about once a second.
 
 :func:`read_video` takes the video track of a file ffmpeg wrote (a reel);
 :class:`Samples` describes a track to write, as rows of (source file, offset,
-size, duration); :func:`write_movie` writes the film. Only what the cut needs
-is covered: one H.264 and one AAC track, plain edit lists.
+size, duration); :func:`lay_out_movie` turns the tracks into a :class:`Movie`
+(the header and the byte ranges to copy after it), which the cut stores and
+:func:`write_laid_out` writes where the film is published. Only what the cut
+needs is covered: one H.264 and one AAC track, plain edit lists.
 """
 
 from __future__ import annotations
 
 import array
+import hashlib
 import json
 import os
 import struct
 import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from filmkit.errors import MediaError
 from filmkit.lazy import numpy as np
-from filmkit.store.files import hash_file
 
 MOVIE_TIMESCALE = 1000
 # Picture and sound alternate in chunks of about this many seconds.
@@ -145,94 +148,73 @@ def write_movie(out: Path, video: Video, sound: Sound, tags: dict[str, str]) -> 
     lay_out_movie(video, sound, tags).write(out)
 
 
-class Spans(NamedTuple):
-    """Where one track's samples lie: sample ``k`` is ``size[k]`` bytes at
-    ``offset[k]`` of ``paths[source[k]]`` (plain integer columns)."""
-
-    paths: tuple[Path, ...]
-    source: Sequence[int]
-    offset: Sequence[int]
-    size: Sequence[int]
-
-
 @dataclass(frozen=True)
 class Movie:
     """An MP4 file before it is written: its header (``ftyp``, ``moov``, the ``mdat``
-    header), then the samples of every chunk (``chunks[track]`` holds each chunk's
-    first sample), chunk after chunk in ``order`` (indexes into all tracks' chunks).
+    header), then byte ranges of other files, one after another: range ``k`` is
+    ``length[k]`` bytes at ``begin[k]`` of ``paths[source[k]]`` (a chunk of pictures
+    or of AAC frames, each lying back to back in the file it comes from).
 
-    A cut keeps this (a few bytes a sample, see :meth:`dumps`) rather than a copy
-    of the film: the film is written once, where it is published, and writing it
-    needs neither numpy nor ffmpeg.
+    A cut keeps this (a few dozen bytes a second of film, see :meth:`dumps`)
+    rather than a copy of the film: the film is written once, where it is
+    published, and writing it needs neither numpy nor ffmpeg.
     """
 
     header: bytes
-    tracks: tuple[Spans, ...]
-    chunks: tuple[Sequence[int], ...]
-    order: Sequence[int]
+    paths: tuple[Path, ...]
+    source: Sequence[int]
+    begin: Sequence[int]
+    length: Sequence[int]
 
     def write(self, out: Path, sources: Mapping[str, Path] | None = None) -> str:
-        """Write the file at ``out``; its sha256. ``sources`` gives the files that the
-        tracks' paths name (a layout read back by :meth:`loads` names them)."""
+        """Write the file at ``out``; its sha256. ``sources`` gives the files that
+        :attr:`paths` name (a layout read back by :meth:`loads` names them).
+
+        The ranges are copied in the kernel where it can (``copy_file_range``),
+        while a second thread reads them from their sources for the sha256.
+        """
         found = sources or {}
-        tracks = [
-            t._replace(paths=tuple(found.get(str(p), p) for p in t.paths)) for t in self.tracks
-        ]
-        with out.open("wb", buffering=0) as sink:
-            _write_all(sink.fileno(), self.header)
-            for piece in _chunk_pieces(tracks, self.chunks, self.order):
-                if isinstance(piece, bytes):
-                    _write_all(sink.fileno(), piece)
-                else:
-                    _copy_range(*piece, sink.fileno())
-        # Read back from the page cache: most of the film was copied in the kernel, and
-        # never passed through Python to be hashed on the way.
-        return hash_file(out)
+        paths = [found.get(str(path), path) for path in self.paths]
+        ranges = list(zip(self.source, self.begin, self.length, strict=True))
+        with ThreadPoolExecutor(1) as pool:
+            digest = pool.submit(_sha256_of, self.header, paths, ranges)
+            sources_open = _OpenFiles()
+            try:
+                with out.open("wb", buffering=0) as sink:
+                    _write_all(sink.fileno(), self.header)
+                    for source, begin, length in ranges:
+                        _copy_range(sources_open.get(paths[source]), begin, length, sink.fileno())
+            finally:
+                sources_open.close()
+            return digest.result()
 
     def dumps(self, names: Mapping[Path, str]) -> bytes:
         """The layout as bytes, each source file under its name in ``names``."""
-        columns: list[tuple[str, Sequence[int]]] = [("order", self.order)]
-        paths = []
-        for number, (track, firsts) in enumerate(zip(self.tracks, self.chunks, strict=True)):
-            paths.append([names[path] for path in track.paths])
-            columns += [(f"{number}.{f}", getattr(track, f)) for f in ("source", "offset", "size")]
-            columns.append((f"{number}.chunks", firsts))
-        table = [[name, len(values)] for name, values in columns]
-        head = {"header": len(self.header), "paths": paths, "columns": table}
-        out = [_LAYOUT_MAGIC, json.dumps(head).encode() + b"\n", self.header]
-        for _, values in columns:
-            column = array.array("q", list(values))
-            if sys.byteorder == "big":
-                column.byteswap()
-            out.append(column.tobytes())
-        return b"".join(out)
+        head = {"header": len(self.header), "paths": [names[path] for path in self.paths]}
+        head["ranges"] = len(self.begin)
+        columns = [np.asarray(c, dtype="<i8") for c in (self.source, self.begin, self.length)]
+        body = b"".join(column.tobytes() for column in columns)
+        return _LAYOUT_MAGIC + json.dumps(head).encode() + b"\n" + self.header + body
 
     @classmethod
     def loads(cls, data: bytes) -> Movie:
-        """A layout :meth:`dumps` wrote; its tracks' paths are the names given there."""
+        """A layout :meth:`dumps` wrote; its paths are the names given there."""
         if not data.startswith(_LAYOUT_MAGIC):
-            raise MediaError("not a movie layout written by filmkit")
+            raise MediaError("not a movie layout written by filmkit (or one of an older kind)")
         end = data.index(b"\n", len(_LAYOUT_MAGIC))
         head = json.loads(data[len(_LAYOUT_MAGIC) : end])
         at = end + 1
         header = data[at : at + head["header"]]
-        at += head["header"]
-        columns = {}
-        for name, count in head["columns"]:
-            column = array.array("q", data[at : at + 8 * count])
-            if sys.byteorder == "big":
-                column.byteswap()
-            columns[name] = column.tolist()
-            at += 8 * count
-        tracks, chunks = [], []
-        for number, paths in enumerate(head["paths"]):
-            values = [columns[f"{number}.{f}"] for f in ("source", "offset", "size")]
-            tracks.append(Spans(tuple(Path(p) for p in paths), *values))
-            chunks.append(columns[f"{number}.chunks"])
-        return cls(header, tuple(tracks), tuple(chunks), columns["order"])
+        count = head["ranges"]
+        table = array.array("q", data[at + head["header"] : at + head["header"] + 24 * count])
+        if sys.byteorder == "big":  # written little-endian
+            table.byteswap()
+        source, begin, length = (table[i * count : (i + 1) * count] for i in range(3))
+        paths = tuple(Path(name) for name in head["paths"])
+        return cls(header, paths, source, begin, length)
 
 
-_LAYOUT_MAGIC = b"filmkit movie layout 1\n"
+_LAYOUT_MAGIC = b"filmkit movie layout 2\n"
 
 
 def write_laid_out(layout: Path, sources: Mapping[str, Path], out: Path) -> str:
@@ -271,10 +253,8 @@ def lay_out_movie(video: Video, sound: Sound, tags: dict[str, str]) -> Movie:
     offsets = [positions[: len(chunks[0])], positions[len(chunks[0]) :]]
     header = ftyp + moov(offsets) + mdat_header
     assert len(header) == start
-    spans = tuple(
-        Spans(t.paths, t.source.tolist(), t.offset.tolist(), t.size.tolist()) for t in tracks
-    )
-    return Movie(header, spans, tuple(c.tolist() for c in chunks), order.tolist())
+    paths, source, begin, length = _ranges(tracks, chunks, order)
+    return Movie(header, paths, source.tolist(), begin.tolist(), length.tolist())
 
 
 def _or_zeros(values: np.ndarray | None, part: Samples) -> np.ndarray:
@@ -476,29 +456,67 @@ def _interleaving(tracks: list[Samples], chunks: list[np.ndarray]) -> np.ndarray
     return np.lexsort((np.concatenate(which), np.concatenate(times)))
 
 
-def _chunk_pieces(
-    tracks: Sequence[Spans], chunks: Sequence[Sequence[int]], order: Sequence[int]
-) -> Iterator[bytes | tuple[BinaryIO, int, int]]:
-    """Every chunk's sample bytes in ``order`` (indexes into all tracks' chunks): as
-    (file, offset, length) where they lie back to back (a picture chunk), else as bytes
-    (AAC frames without the ADTS headers between them)."""
-    where = [(number, i) for number, firsts in enumerate(chunks) for i in range(len(firsts))]
-    sources = _OpenFiles()
+def _ranges(
+    tracks: list[Samples], chunks: list[np.ndarray], order: np.ndarray
+) -> tuple[tuple[Path, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """The byte ranges the file's samples are copied from, in ``order`` (indexes into
+    all tracks' chunks): each chunk's samples, in as few ranges as lie back to back
+    in their files (one, for picture and for AAC frames stored without headers)."""
+    paths: list[Path] = []
+    sources, begins, lengths, firsts_run, counts = [], [], [], [], []
+    runs = 0
+    for track, firsts in zip(tracks, chunks, strict=True):
+        source, offset, size = (
+            np.asarray(c, dtype=np.int64) for c in (track.source, track.offset, track.size)
+        )
+        starts = np.zeros(len(size), dtype=bool)
+        starts[firsts] = True  # a range never spans two chunks
+        starts[1:] |= (source[1:] != source[:-1]) | (offset[1:] != offset[:-1] + size[:-1])
+        run_starts = np.flatnonzero(starts)
+        sources.append(source[run_starts] + len(paths))
+        begins.append(offset[run_starts])
+        lengths.append(np.add.reduceat(size, run_starts) if len(run_starts) else size[:0])
+        first_run = np.cumsum(starts)[firsts] - 1
+        firsts_run.append(first_run + runs)
+        counts.append(np.diff(np.append(first_run, len(run_starts))))
+        paths += track.paths
+        runs += len(run_starts)
+    first, count = np.concatenate(firsts_run)[order], np.concatenate(counts)[order]
+    picked = np.repeat(first, count) + _ramp(count)
+    return (
+        tuple(paths),
+        np.concatenate(sources)[picked],
+        np.concatenate(begins)[picked],
+        np.concatenate(lengths)[picked],
+    )
+
+
+def _ramp(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n - 1 for each n in ``counts``, one after another."""
+    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _sha256_of(header: bytes, paths: Sequence[Path], ranges: Sequence[tuple[int, int, int]]) -> str:
+    """The sha256 of ``header`` followed by ``ranges`` of ``paths`` (as :meth:`Movie.write`
+    writes them), read from the sources in blocks."""
+    digest = hashlib.sha256(header)
+    files = _OpenFiles()
     try:
-        for index in order:
-            number, i = where[index]
-            track, firsts = tracks[number], chunks[number]
-            first = firsts[i]
-            last = firsts[i + 1] if i + 1 < len(firsts) else len(track.size)
-            source = sources.get(track.paths[track.source[first]])
-            offset, size = track.offset[first:last], track.size[first:last]
-            begin, length = offset[0], offset[-1] + size[-1] - offset[0]
-            if length == sum(size):
-                yield source, begin, length
-            else:
-                yield _chunk_bytes(source, offset, size)
+        for source, begin, length in ranges:
+            fd = files.get(paths[source]).fileno()
+            at, end = begin, begin + length
+            while at < end:
+                block = os.pread(fd, min(end - at, _HASH_BLOCK), at)
+                if not block:
+                    raise MediaError(f"{paths[source].name} is shorter than its sample tables say")
+                digest.update(block)
+                at += len(block)
     finally:
-        sources.close()
+        files.close()
+    return digest.hexdigest()
+
+
+_HASH_BLOCK = 1 << 22
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -543,20 +561,6 @@ class _OpenFiles:
     def close(self) -> None:
         while self.open:
             self.open.popitem()[1].close()
-
-
-def _chunk_bytes(source: BinaryIO, offset: Sequence[int], size: Sequence[int]) -> bytes:
-    """The samples at ``offset`` of ``size`` in ``source``, read as one span."""
-    begin, end = offset[0], offset[-1] + size[-1]
-    source.seek(begin)
-    span = source.read(end - begin)
-    if len(span) != end - begin:
-        raise MediaError(f"{source.name} is shorter than its sample tables say")
-    if end - begin == sum(size):
-        return span  # the samples lie back to back
-    # Something lies between them (ADTS headers): keep only the samples' bytes.
-    view = memoryview(span)
-    return b"".join([view[at - begin : at - begin + n] for at, n in zip(offset, size, strict=True)])
 
 
 def _in_movie_time(duration: int, timescale: int) -> int:
