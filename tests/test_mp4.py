@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -177,6 +178,36 @@ def test_a_film_written_from_its_stored_layout_is_the_film_written_directly(
     assert digest == hashlib.sha256(written).hexdigest()
     with pytest.raises(MediaError, match="not a movie layout"):
         mp4.write_laid_out(parts[0], sources, tmp_path / "nothing.mp4")
+
+
+def test_a_film_written_in_small_windows_and_short_writes_has_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows smaller than a chunk, batches of three ranges, and a system that takes
+    at most 1000 bytes a writev: the same film and sha256; a source cut short is named."""
+    parts = segments(tmp_path, [9, 14])
+    sound = scene_sound(tmp_path, 23 / FPS)
+    picture = write_film(parts, sound, tmp_path / "direct.mp4")
+    samples = round(picture.samples.duration / picture.samples.timescale * RATE)
+    raw, units = unwrapped(sound)
+    movie = mp4.lay_out_movie(
+        picture, aac.film_sound([(raw, units)], [0], samples), {"title": "Test"}
+    )
+    writev = os.writev
+
+    def short_writev(fd: int, views: list[memoryview]) -> int:
+        return writev(fd, [b"".join(views)[:1000]])
+
+    monkeypatch.setattr(mp4, "_WINDOW", 700)
+    monkeypatch.setattr(mp4, "_BATCH_RANGES", 3)
+    monkeypatch.setattr(mp4.os, "writev", short_writev)
+    digest = movie.write(tmp_path / "small.mp4")
+    written = (tmp_path / "small.mp4").read_bytes()
+    assert written == (tmp_path / "direct.mp4").read_bytes()
+    assert digest == hashlib.sha256(written).hexdigest()
+    raw.write_bytes(raw.read_bytes()[:-50])
+    with pytest.raises(MediaError, match=f"{raw.name} is shorter than its sample tables say"):
+        movie.write(tmp_path / "cut_short.mp4")
 
 
 def payloads_of(data: bytes) -> list[bytes]:

@@ -22,7 +22,9 @@ from __future__ import annotations
 import array
 import hashlib
 import json
+import mmap
 import os
+import queue
 import struct
 import sys
 from collections import OrderedDict
@@ -170,22 +172,33 @@ class Movie:
         """Write the file at ``out``; its sha256. ``sources`` gives the files that
         :attr:`paths` name (a layout read back by :meth:`loads` names them).
 
-        The ranges are copied in the kernel where it can (``copy_file_range``),
-        while a second thread reads them from their sources for the sha256.
+        Each source is mapped a few MiB at a time, the ranges are written many to a
+        system call (``writev``), and a second thread hashes each batch once it is
+        written: a handful of windows and batches are held, whatever the film's length.
         """
         found = sources or {}
-        paths = [found.get(str(path), path) for path in self.paths]
-        ranges = list(zip(self.source, self.begin, self.length, strict=True))
+        windows = _Windows([found.get(str(path), path) for path in self.paths])
+        written: queue.Queue[list[memoryview] | None] = queue.Queue(_BATCHES_AHEAD)
         with ThreadPoolExecutor(1) as pool:
-            digest = pool.submit(_sha256_of, self.header, paths, ranges)
-            sources_open = _OpenFiles()
+            digest = pool.submit(_sha256_of, self.header, written)
             try:
                 with out.open("wb", buffering=0) as sink:
-                    _write_all(sink.fileno(), self.header)
-                    for source, begin, length in ranges:
-                        _copy_range(sources_open.get(paths[source]), begin, length, sink.fileno())
+                    _write_all(sink.fileno(), [memoryview(self.header)])
+                    batch, size = [], 0
+                    for source, begin, length in zip(
+                        self.source, self.begin, self.length, strict=True
+                    ):
+                        batch.append(windows.view(source, begin, length))
+                        size += length
+                        if len(batch) == _BATCH_RANGES or size >= _BATCH_BYTES:
+                            _write_all(sink.fileno(), batch)
+                            written.put(batch)
+                            batch, size = [], 0
+                    _write_all(sink.fileno(), batch)
+                    written.put(batch)
             finally:
-                sources_open.close()
+                written.put(None)
+                windows.close()
             return digest.result()
 
     def dumps(self, names: Mapping[Path, str]) -> bytes:
@@ -496,49 +509,69 @@ def _ramp(counts: np.ndarray) -> np.ndarray:
     return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-def _sha256_of(header: bytes, paths: Sequence[Path], ranges: Sequence[tuple[int, int, int]]) -> str:
-    """The sha256 of ``header`` followed by ``ranges`` of ``paths`` (as :meth:`Movie.write`
-    writes them), read from the sources in blocks."""
+def _sha256_of(header: bytes, batches: queue.Queue[list[memoryview] | None]) -> str:
+    """The sha256 of ``header`` and then of every batch of bytes queued, up to None."""
     digest = hashlib.sha256(header)
-    files = _OpenFiles()
-    try:
-        for source, begin, length in ranges:
-            fd = files.get(paths[source]).fileno()
-            at, end = begin, begin + length
-            while at < end:
-                block = os.pread(fd, min(end - at, _HASH_BLOCK), at)
-                if not block:
-                    raise MediaError(f"{paths[source].name} is shorter than its sample tables say")
-                digest.update(block)
-                at += len(block)
-    finally:
-        files.close()
+    while (batch := batches.get()) is not None:
+        for view in batch:
+            digest.update(view)
     return digest.hexdigest()
 
 
-_HASH_BLOCK = 1 << 22
+# The film is written in batches of up to this many ranges (a writev's limit is
+# 1024) or bytes, at most this many written ahead of the hashing.
+_BATCH_RANGES = 512
+_BATCH_BYTES = 1 << 22
+_BATCHES_AHEAD = 4
+_WINDOW = 1 << 22  # bytes of a source mapped at a time
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, views: list[memoryview]) -> None:
+    """Write ``views`` one after another, as few system calls as the system allows."""
+    views = list(views)  # the caller's views stay whole (they are hashed after)
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + _BATCH_RANGES])
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:  # part of a view went out
+            views[first] = views[first][written:]
 
 
-def _copy_range(source: BinaryIO, begin: int, length: int, fd: int) -> None:
-    """Append ``length`` bytes at ``begin`` of ``source`` to ``fd``, in the kernel where it
-    can (``copy_file_range``), else through a buffer."""
-    at, end = begin, begin + length
-    while at < end:
-        try:
-            copied = os.copy_file_range(source.fileno(), fd, end - at, at)
-        except (AttributeError, OSError):  # not on this system or between these files
-            data = os.pread(source.fileno(), end - at, at)
-            _write_all(fd, data)
-            copied = len(data)
-        if copied == 0:
-            raise MediaError(f"{source.name} is shorter than its sample tables say")
-        at += copied
+class _Windows:
+    """A window of ``_WINDOW`` bytes or more, mapped (``mmap``), onto each of the few
+    sources being read, moved on as the ranges asked for move on (the picture's and
+    the sound's go forwards). A window is unmapped once no view of it is left."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = paths
+        self.files = _OpenFiles()
+        self.windows: OrderedDict[int, tuple[int, mmap.mmap]] = OrderedDict()
+
+    def view(self, source: int, begin: int, length: int) -> memoryview:
+        """``length`` bytes at ``begin`` of source ``source``."""
+        start, mapped = self.windows.get(source, (0, None))
+        if mapped is None or not start <= begin <= begin + length <= start + len(mapped):
+            path = self.paths[source]
+            fd = self.files.get(path).fileno()
+            size = os.fstat(fd).st_size
+            if begin + length > size:
+                raise MediaError(f"{path.name} is shorter than its sample tables say")
+            if not length:
+                return memoryview(b"")
+            start = begin - begin % mmap.ALLOCATIONGRANULARITY
+            span = min(max(begin + length - start, _WINDOW), size - start)
+            mapped = mmap.mmap(fd, span, offset=start, access=mmap.ACCESS_READ)
+            self.windows[source] = (start, mapped)
+            if len(self.windows) > _OpenFiles.LIMIT:
+                self.windows.popitem(last=False)
+        self.windows.move_to_end(source)
+        return memoryview(mapped)[begin - start : begin - start + length]
+
+    def close(self) -> None:
+        self.files.close()
+        self.windows.clear()
 
 
 class _OpenFiles:
