@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from filmkit.render import aac
 from tests.fakes import CALLS
 from tests.servers import (
     AWS_CHAIN,
@@ -71,6 +72,13 @@ shots:
     lines:
       - bo: "Goodbye now."
 """
+
+
+def unwrapped(adts: Path) -> tuple[Path, aac.Units]:
+    """An ADTS stream as a master stores it: its frames back to back beside it (``.raw``),
+    and their table."""
+    raw = adts.with_suffix(".raw")
+    return raw, aac.unwrap(adts, raw)
 
 
 def write_project(root: Path, film: str = TINY_FILM, scenes: dict[str, str] | None = None) -> Path:

@@ -22,7 +22,7 @@ from filmkit.render.cut import encode
 from filmkit.render.encoder import read_frames
 from filmkit.render.frames import ShotFrames
 from filmkit.store.lockfile import read_lock
-from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, write_project
+from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, unwrapped, write_project
 from tests.fakes import fake_registry
 
 FPS, RATE, SIZE = 12, 48000, (64, 36)
@@ -51,12 +51,6 @@ def scene_sound(folder: Path, seconds: float) -> Path:
     path = folder / "scene.aac"
     aac.encode(np.stack([tone, tone], axis=1).astype(np.float32), RATE, path)
     return path
-
-
-def unwrapped(adts: Path) -> tuple[Path, aac.Units]:
-    """The ADTS stream's frames back to back (as the master stores them), and their table."""
-    raw = adts.with_suffix(".raw")
-    return raw, aac.unwrap(adts, raw)
 
 
 def framemd5(path: Path, stream: str) -> list[tuple[str, ...]]:
@@ -248,6 +242,29 @@ def test_adts_unwrapped_keeps_every_payload_back_to_back_with_its_size(tmp_path:
     (tmp_path / "two.aac").write_bytes(bytes(several))
     with pytest.raises(MediaError, match="several AAC blocks"):
         aac.unwrap(tmp_path / "two.aac", tmp_path / "raw")
+
+
+def test_scene_sound_that_cannot_join_the_film_is_refused_by_name(tmp_path: Path) -> None:
+    """Too few frames for the grid, another rate or layout, a stream mixing rates, or no
+    sound at all: each a clear error naming what is wrong."""
+    payloads = [bytes([n]) * 20 for n in range(6)]
+    (tmp_path / "a.aac").write_bytes(adts(payloads))
+    short = unwrapped(tmp_path / "a.aac")
+    with pytest.raises(MediaError, match=r"a.raw: 6 AAC frames, the cut needs 9"):
+        aac.film_sound([short], [0], 8 * aac.FRAME)
+    other = short[0], short[1]._replace(rate=44100)
+    with pytest.raises(MediaError, match="a.raw: AAC of another rate or layout"):
+        aac.film_sound([short, other], [0, 2 * aac.FRAME], 4 * aac.FRAME)
+    with pytest.raises(MediaError, match="the film has no sound"):
+        aac.film_sound([short], [0], 0)
+    mixed = bytearray(adts(payloads))
+    mixed[27 * 2 + 2] ^= 0x04  # the third frame's sampling-rate index changes
+    (tmp_path / "mixed.aac").write_bytes(bytes(mixed))
+    with pytest.raises(MediaError, match="mixed.aac: ADTS frames of several rates or layouts"):
+        aac.unwrap(tmp_path / "mixed.aac", tmp_path / "mixed.raw")
+    (tmp_path / "empty.aac").write_bytes(b"")
+    with pytest.raises(MediaError, match="empty.aac: no AAC frames"):
+        aac.unwrap(tmp_path / "empty.aac", tmp_path / "empty.raw")
 
 
 # -- the whole film against a single-pass render ---------------------------------

@@ -14,7 +14,7 @@ from filmkit.project import Project
 from filmkit.render import aac, loudness, mp4
 from filmkit.render.cut import encode
 from filmkit.render.mix import fitted
-from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, write_project
+from tests.conftest import SCENE_ONE, SCENE_TWO, TINY_FILM, unwrapped, write_project
 from tests.fakes import fake_registry
 
 RATE = 48000
@@ -41,19 +41,12 @@ def clicks(decoded: np.ndarray) -> list[int]:
     return found
 
 
-def unwrapped(sections: list[Path]) -> list[tuple[Path, aac.Units]]:
-    """Each scene's ADTS stream as the master stores it: frames back to back, and their table."""
-    return [
-        (path.with_suffix(".raw"), aac.unwrap(path, path.with_suffix(".raw"))) for path in sections
-    ]
-
-
 def film_of(sections: list[Path], starts: list[int], seconds: float, out: Path) -> np.ndarray:
     """The scenes' sound joined as the cut joins it, under a black picture; decoded."""
     black = out.with_name("black.mp4")
     count = round(seconds * FPS)
     encode((np.zeros((36, 64, 3), np.uint8) for _ in range(count)), black, count, (64, 36), FPS)
-    sound = aac.film_sound(unwrapped(sections), starts, round(seconds * RATE))
+    sound = aac.film_sound([unwrapped(p) for p in sections], starts, round(seconds * RATE))
     mp4.write_movie(out, mp4.read_video(black), sound, {"title": "sync"})
     return np.frombuffer(decode_audio(out, RATE), dtype="<f4").reshape(-1, 2)
 
@@ -80,7 +73,7 @@ def test_scenes_encoded_apart_play_in_sync_with_a_single_pass_encode(tmp_path: P
         path = tmp_path / f"scene{u}.aac"
         aac.encode(audio[start : start + aac.window(own)], RATE, path)
         sections.append(path)
-    assert len(aac.film_sound(unwrapped(sections), starts, total).samples) == round(
+    assert len(aac.film_sound([unwrapped(p) for p in sections], starts, total).samples) == round(
         total / aac.FRAME
     )
 
