@@ -202,7 +202,14 @@ def measure(seconds: float = 5.0, repeat: int = REPEAT) -> list[dict[str, Any]]:
                 count / FPS, pictures, scratch / "c.mp4"
             ),
             "(d) raw encoder, x264's own threads": lambda: write_video(
-                ready, scratch / "d.mp4", count, SIZE, FPS, preset=PRESET, codec_args=THREADED
+                ready,
+                scratch / "d.mp4",
+                count,
+                SIZE,
+                FPS,
+                preset=PRESET,
+                codec_args=THREADED,
+                yuv420=True,
             ),
             "(e) filmkit + a look (grade, grain)": lambda: filmkit(
                 {**params, "look": LOOK}, {**pictures, "look.grade": grade}, scratch / "e.mp4"

@@ -113,13 +113,13 @@ class FeedingFfmpeg:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
         )
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(ahead)
-        self._broken: OSError | None = None
+        self._broken: Exception | None = None
         self._pump = threading.Thread(target=self._feed, name=f"to ffmpeg: {out.name}")
         self._pump.daemon = True
         self._pump.start()
 
     def _put(self, data: np.ndarray) -> None:
-        """Queue a C-contiguous array for ffmpeg's stdin."""
+        """Queue an array for ffmpeg's stdin (C-contiguous once :meth:`_bytes` has it)."""
         if self._broken is not None:
             raise self._failure(f"ffmpeg stopped taking {self._taking} ({self._broken})")
         self._queue.put(data)
@@ -143,11 +143,15 @@ class FeedingFfmpeg:
         while (data := self._queue.get()) is not None:
             if self._broken is None:
                 try:
-                    stdin.write(data.data)
-                except OSError as error:  # ffmpeg is gone; drain, so _put never blocks
+                    stdin.write(self._bytes(data).data)
+                except Exception as error:  # ffmpeg is gone: drain, so _put never blocks
                     self._broken = error
         with suppress(OSError):  # the pipe's last bytes had nowhere to go
             stdin.close()
+
+    def _bytes(self, data: np.ndarray) -> np.ndarray:
+        """What the pump writes for a queued array (in its own thread): the array itself."""
+        return data
 
     def _end_feed(self) -> None:
         if self._pump.is_alive():

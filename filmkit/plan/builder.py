@@ -22,8 +22,8 @@ from filmkit.spec.models import Film, GeneratorConfig, GeneratorRef
 # NOTE: bump a render version whenever that renderer's output bytes change for
 # the same inputs; it is part of the action key of every step it renders.
 RENDER_VERSIONS = {
-    "render/shot": "9",
-    "render/transition": "3",
+    "render/shot": "10",
+    "render/transition": "4",
     "render/timeline": "3",
     "render/mix": "7",
     "render/loudness": "1",

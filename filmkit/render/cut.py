@@ -63,7 +63,7 @@ def writer(
     """
     codec = _codec_args(lossless, crf)
     preset = "ultrafast" if lossless else preset
-    return FrameWriter(out, size, fps, preset=preset, codec_args=codec)
+    return FrameWriter(out, size, fps, preset=preset, codec_args=codec, yuv420=not lossless)
 
 
 def encode(
@@ -118,7 +118,7 @@ def render_shot(
         parts = {"head": (0, head), "video": (head, frames - tail), "tail": (frames - tail, frames)}
         for name, sink in sinks.items():
             first, last = parts[name]
-            write_frames(sink, shot.frames(first, last, hold), last - first)
+            write_frames(sink, shot.frames(first, last, hold, rgbx=True), last - first)
     return {"duration": frames / fps, "frames": frames, "own_frames": frames - head - tail}
 
 

@@ -89,8 +89,17 @@ class ShotFrames:
         )
         self._last: tuple[tuple[Hashable, ...], np.ndarray] | None = None
 
-    def frame(self, i: int) -> np.ndarray:
-        """Frame ``i`` as a read-only ``(height, width, 3)`` uint8 array."""
+    def frame(self, i: int, *, rgbx: bool = False) -> np.ndarray:
+        """Frame ``i`` as a read-only ``(height, width, 3)`` uint8 array.
+
+        With ``rgbx``, it may come as ``(height, width, 4)``, RGB and a byte to
+        ignore, as the compositor's canvas keeps it: what a frame writer takes
+        without the canvas being packed into RGB first.
+        """
+        pixels = self._pixels(i)
+        return pixels if rgbx else pixels[..., :3]
+
+    def _pixels(self, i: int) -> np.ndarray:
         if not 0 <= i < self.count:
             raise IndexError(f"frame {i} is outside the shot's {self.count} frames")
         states = tuple(layer.key(i) for layer in self._layers)
@@ -107,14 +116,17 @@ class ShotFrames:
         if self._camera is not None and deep:
             # The camera sees the layers that have a depth; those above them stay sharp.
             behind, above = shown[: deep[-1] + 1], shown[deep[-1] + 1 :]
-            pixels = self._camera.apply(self._composite(behind, i), self._depth(behind, i), i)
+            seen = self._composite(behind, i)
+            pixels = self._camera.apply(seen, self._depth(behind, i), i)
             if above:
                 canvas = Image.fromarray(pixels)
                 for layer in above:
                     layer.draw(canvas, i)
                 pixels = np.asarray(canvas)
         else:
-            pixels = self._composite(shown, i)
+            # Kept as the canvas has it (RGBX) when nothing works on the pixels after.
+            rgbx = self._style is None and self._look is None
+            pixels = self._composite(shown, i, rgbx=rgbx)
         if self._style is not None:
             pixels = self._style.apply(pixels, i)
         if self._look is not None:
@@ -122,15 +134,18 @@ class ShotFrames:
         self._last = (key, pixels)
         return pixels
 
-    def _composite(self, shown: list[Layer], i: int) -> np.ndarray:
-        """Frame ``i`` of the ``shown`` layers, bottom to top, as a read-only array."""
+    def _composite(self, shown: list[Layer], i: int, *, rgbx: bool = False) -> np.ndarray:
+        """Frame ``i`` of the ``shown`` layers, bottom to top, as a read-only array:
+        ``(height, width, 3)``, or with ``rgbx`` ``(height, width, 4)``, RGB and a
+        byte to ignore, as PIL keeps RGB in memory (a copy, where RGB is a packing)."""
         # The topmost layer that hides the whole frame starts the canvas: none below it shows.
         base = next((n for n in range(len(shown) - 1, -1, -1) if shown[n].covers(i)), None)
         canvas = Image.new("RGB", self.size) if base is None else shown[base].canvas(i)
         for layer in shown[0 if base is None else base + 1 :]:
             layer.draw(canvas, i)
         width, height = self.size
-        return np.frombuffer(canvas.tobytes(), dtype=np.uint8).reshape(height, width, 3)
+        mode = "RGBX" if rgbx else "RGB"
+        return np.frombuffer(canvas.tobytes("raw", mode), np.uint8).reshape(height, width, -1)
 
     def _depth(self, shown: list[Layer], i: int) -> np.ndarray:
         """Frame ``i``'s depth map (0 near, 255 far) from the depth twins of ``shown``."""
@@ -141,15 +156,16 @@ class ShotFrames:
         return np.asarray(canvas.getchannel("R"))
 
     def frames(
-        self, first: int = 0, last: int | None = None, hold: int = 1
+        self, first: int = 0, last: int | None = None, hold: int = 1, *, rgbx: bool = False
     ) -> Iterator[np.ndarray]:
         """Frames ``first`` (included) to ``last`` (excluded; default: the end), in order.
 
         With ``hold`` > 1, only every ``hold``-th frame from ``first`` is composited,
-        and shown in its place and the ``hold - 1`` frames after it.
+        and shown in its place and the ``hold - 1`` frames after it. ``rgbx`` is
+        :meth:`frame`'s.
         """
         for i in range(first, self.count if last is None else last):
-            yield self.frame(i - (i - first) % hold)
+            yield self.frame(i - (i - first) % hold, rgbx=rgbx)
 
     def close(self) -> None:
         """Release the video files the layers read from."""
