@@ -145,3 +145,17 @@ def test_rgbx_frames_are_the_frames_with_a_byte_more() -> None:
         padded, plain = frames.frame(0, rgbx=True), frames.frame(0)
     assert padded.shape == (SIZE[1], SIZE[0], 4) and plain.shape == (SIZE[1], SIZE[0], 3)
     assert np.array_equal(padded[..., :3], plain)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [np.zeros((36, 64, 2), np.uint8), np.zeros((36, 64, 4), np.float32)],
+    ids=["two channels", "float"],
+)
+def test_a_writer_refuses_what_is_neither_rgb_nor_rgbx(tmp_path: Path, frame: np.ndarray) -> None:
+    writer = FrameWriter(
+        tmp_path / "x.mp4", SIZE, FPS, preset="ultrafast", codec_args=[], yuv420=True
+    )
+    with pytest.raises(ValueError, match=r"\(36, 64, 3\) or \(36, 64, 4\) uint8"), writer:
+        writer.write(frame)
+    assert writer._proc.returncode is not None  # ffmpeg stopped and reaped

@@ -92,10 +92,10 @@ class FrameWriter(FeedingFfmpeg):
 
         The frame is read later, by the thread feeding ffmpeg: it must not change.
         """
-        if frame.shape[:2] != self.shape[:2] or frame.shape[2:] not in ((3,), (4,)):
-            raise ValueError(f"a frame must be {self.shape} uint8, not {frame.shape} {frame.dtype}")
-        if frame.dtype != np.uint8:
-            raise ValueError(f"a frame must be {self.shape} uint8, not {frame.shape} {frame.dtype}")
+        height, width = self.shape[:2]
+        if frame.shape not in ((height, width, 3), (height, width, 4)) or frame.dtype != np.uint8:
+            wanted = f"({height}, {width}, 3) or ({height}, {width}, 4) uint8"
+            raise ValueError(f"a frame must be {wanted}, not {frame.shape} {frame.dtype}")
         if not self._yuv420:
             frame = np.ascontiguousarray(frame[..., :3])
         self._put(frame)
