@@ -4,8 +4,8 @@
 frame is ever written to disk uncompressed, and ffmpeg encodes in its own
 process while this one composites the next frames. A writer of 4:2:0 video
 converts the frames itself (:func:`to_i420`, in the thread that feeds ffmpeg):
-half the bytes go through the pipe, and the conversion costs a third of what
-ffmpeg's own takes, which leaves x264 more of a busy machine.
+half the bytes go through the pipe, and the conversion costs less than half of
+what ffmpeg's own takes, which leaves x264 more of a busy machine.
 :func:`read_frames` is its counterpart, for frames kept to be blended again.
 Either way ffmpeg is never left running: on any error it is killed and
 waited for, and the error carries the end of what it printed.

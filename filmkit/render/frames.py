@@ -116,8 +116,7 @@ class ShotFrames:
         if self._camera is not None and deep:
             # The camera sees the layers that have a depth; those above them stay sharp.
             behind, above = shown[: deep[-1] + 1], shown[deep[-1] + 1 :]
-            seen = self._composite(behind, i)
-            pixels = self._camera.apply(seen, self._depth(behind, i), i)
+            pixels = self._camera.apply(self._composite(behind, i), self._depth(behind, i), i)
             if above:
                 canvas = Image.fromarray(pixels)
                 for layer in above:
