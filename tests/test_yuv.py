@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,29 @@ def test_a_writer_refuses_what_is_neither_rgb_nor_rgbx(tmp_path: Path, frame: np
     with pytest.raises(ValueError, match=r"\(36, 64, 3\) or \(36, 64, 4\) uint8"), writer:
         writer.write(frame)
     assert writer._proc.returncode is not None  # ffmpeg stopped and reaped
+
+
+def test_a_frame_the_pump_cannot_convert_fails_the_write_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    class Failing(FrameWriter):
+        def _bytes(self, data: np.ndarray) -> np.ndarray:
+            raise RuntimeError("cannot convert")
+
+    writer = Failing(tmp_path / "x.mp4", SIZE, FPS, preset="ultrafast", codec_args=[], yuv420=True)
+    caught: list[BaseException] = []
+
+    def write_many() -> None:
+        try:
+            with writer:
+                for _ in range(50):  # far more than the queue holds
+                    writer.write(noisy_frame())
+        except Exception as error:
+            caught.append(error)
+
+    worker = threading.Thread(target=write_many, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "write blocked on a pump that had stopped"
+    assert caught and "cannot convert" in str(caught[0])
+    assert writer._proc.returncode is not None
